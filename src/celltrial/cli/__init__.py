@@ -1,0 +1,1 @@
+"""The ``celltrial`` command (Typer + rich). Sub-commands live in one module each."""

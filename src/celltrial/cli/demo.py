@@ -1,0 +1,74 @@
+"""`celltrial demo`: the main job on the embedded default database.
+
+For each of the five protocols: register the study, generate a seeded virtual cohort from the
+mechanistic CD7 CAR-T model and write it through the store (validated, audited, one
+transaction), derive the analysis datasets and every endpoint, and write the study report.
+A study that already holds subjects is analysed as it is, never overwritten.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from celltrial.cli.common import DB_OPTION, console, user_errors
+
+
+def demo(
+    n_patients: int = typer.Option(20, "-n", "--patients", min=3,
+                                   help="Virtual patients screened per study."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the virtual cohorts (study i uses seed + i)."),
+    out: Path = typer.Option(Path("out"), "--out", help="Where analyses and reports are written."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Five CD7 CAR-T studies with virtual cohorts, analysed and reported."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from celltrial.cli.report import report_study
+    from celltrial.config import default_database_url
+    from celltrial.kinetics.virtual import write_study
+    from celltrial.protocols import list_ids, load
+    from celltrial.store import init_db, open_store, read_domains, register_study
+
+    url = db or default_database_url()
+    summary = Table(title=f"celltrial demo — database {url}")
+    for column in ("study", "subjects", "by dose level", "records", "endpoints ok / reasoned",
+                   "report"):
+        summary.add_column(column)
+    with user_errors():
+        init_db(url)
+        store = open_store(url)
+        ids = list_ids()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("studies", total=len(ids))
+            for index, study_id in enumerate(ids):
+                protocol = load(study_id)
+                register_study(store, protocol)
+                existing = read_domains(store, study_id).get("DM")
+                if existing is None or existing.empty:
+                    progress.update(task, description=f"{study_id}: virtual cohort")
+                    write_study(store, protocol, n_patients, seed + index)
+                progress.update(task, description=f"{study_id}: analysis and report")
+                analysis, files = report_study(store, protocol, out / study_id)
+                domains = read_domains(store, study_id)
+                adsl = analysis.datasets["adsl"]
+                dosed = adsl[adsl["SAFFL"] == "Y"]
+                by_level = ", ".join(f"{level}: {count}" for level, count in
+                                     dosed["TRT01A"].value_counts().sort_index().items())
+                records = ", ".join(f"{name} {len(frame)}" for name, frame in domains.items()
+                                    if len(frame))
+                ok = sum(r.status == "ok" for r in analysis.endpoints)
+                summary.add_row(study_id, f"{len(adsl)} screened, {len(dosed)} infused",
+                                by_level, records, f"{ok} / {len(analysis.endpoints) - ok}",
+                                str(files.html))
+                progress.advance(task)
+    console.print(summary)
+    console.print(f"Reports under [bold]{out}/<study>/report/[/]; analysis datasets under "
+                  f"{out}/<study>/analysis/. Try `celltrial escalate --study {ids[0]}`.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `demo` to the main app."""
+    app.command("demo")(demo)

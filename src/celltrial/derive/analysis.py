@@ -1,0 +1,138 @@
+"""Orchestration: SDTM frames -> analysis datasets -> endpoints -> files.
+
+``analyze(domains, protocol)`` is pure (frames in, datasets and results out);
+``write_analysis(analysis, out_dir)`` writes every dataset as ``<name>.parquet`` and
+``<name>.csv``, ``endpoints.json`` (``{"study", "protocol_version", "options",
+"endpoints": [...]}``, one entry per protocol endpoint) and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from celltrial.derive.adae import build_adae
+from celltrial.derive.adis import build_adis
+from celltrial.derive.adlb import build_adlb
+from celltrial.derive.adpc import build_adpc, build_adpp
+from celltrial.derive.adrs import build_adrs
+from celltrial.derive.adsl import build_adsl
+from celltrial.derive.adtte import build_adtte, options_of
+from celltrial.derive.endpoints import EndpointResult, compute_endpoints
+from celltrial.derive.timeline import Domains
+
+DATASET_ORDER = ("adsl", "adae", "adrs", "adtte", "adpc", "adpp", "adlb", "adis")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Analysis datasets (lower-case name -> DataFrame) and one result per protocol endpoint."""
+
+    study: str
+    datasets: dict[str, pd.DataFrame]
+    endpoints: tuple[EndpointResult, ...]
+    options: dict[str, Any]
+    protocol_version: str = ""
+
+
+def derive_datasets(domains: Domains, protocol: Any) -> dict[str, pd.DataFrame]:
+    """All analysis datasets from the SDTM domains, in ``DATASET_ORDER``."""
+    adsl = build_adsl(domains, protocol)
+    adrs = build_adrs(domains, adsl)
+    adpc = build_adpc(domains, adsl)
+    return {
+        "adsl": adsl,
+        "adae": build_adae(domains, adsl),
+        "adrs": adrs,
+        "adtte": build_adtte(adsl, adrs, protocol),
+        "adpc": adpc,
+        "adpp": build_adpp(adpc),
+        "adlb": build_adlb(domains, adsl),
+        "adis": build_adis(domains, adsl),
+    }
+
+
+def analyze(domains: Domains, protocol: Any) -> Analysis:
+    """Datasets and every endpoint of ``protocol`` from the study's SDTM domains."""
+    datasets = derive_datasets(domains, protocol)
+    options = options_of(protocol)
+    return Analysis(
+        study=protocol.id, datasets=datasets,
+        endpoints=tuple(compute_endpoints(datasets, protocol)),
+        options={"censor_at_transplant": options.censor_at_transplant,
+                 "death_in_remission_competing": options.death_in_remission_competing,
+                 "efs_landmark_days": options.efs_landmark_days,
+                 "orr_categories": list(options.orr_categories)},
+        protocol_version=str(getattr(protocol, "version", "")),
+    )
+
+
+def _for_files(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates as ISO text-compatible datetime; object columns of mixed types as text."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            kinds = {type(v) for v in out[column].dropna()}
+            if len(kinds) > 1 or (kinds and not kinds <= {str}):
+                out[column] = out[column].map(lambda v: None if v is None or
+                                              (isinstance(v, float) and v != v) else str(v))
+    return out
+
+
+def summary_markdown(analysis: Analysis) -> str:
+    """A readable summary: one section per outcome measure (estimate, CI, n, or the reason)."""
+    lines = [f"# {analysis.study}: outcome measures", ""]
+    adsl = analysis.datasets["adsl"]
+    counts = {flag: int((adsl[flag] == "Y").sum()) for flag in
+              ("ENRLFL", "SAFFL", "DLTEVLFL", "EFFFL")}
+    lines += ["Analysis sets: enrolled {ENRLFL}, infused (safety) {SAFFL}, DLT-evaluable "
+              "{DLTEVLFL}, efficacy-evaluable {EFFFL}.".format(**counts), "",
+              f"Censoring options: {json.dumps(analysis.options)}", ""]
+    for r in analysis.endpoints:
+        lines.append(f"## {r.name}" + (f" ({r.id})" if r.id else ""))
+        lines.append(f"- Time frame: {r.time_frame} ({r.time_frame_days} days); "
+                     f"derivation `{r.derivation}`")
+        if r.status == "ok":
+            est = "NA" if r.estimate is None else f"{r.estimate:.4g}"
+            ci = "" if not r.ci or r.ci[0] is None else f" (95% CI {r.ci[0]:.4g} to {r.ci[1]:.4g})"
+            lines.append(f"- Estimate: {est} {r.unit}{ci}; n = {r.n}")
+            lines.append(f"- {r.summary}")
+            lines.append(f"- Method: {r.method}")
+            if r.sensitivity:
+                s = r.sensitivity
+                est_s = s.get("estimate")
+                if est_s is None and isinstance(s.get("relapse"), dict):
+                    est_s = s["relapse"].get("estimate")
+                est_text = "NA" if est_s is None else f"{est_s:.4g}"
+                lines.append(f"- Sensitivity ({s.get('rule', '')}): estimate {est_text}, "
+                             f"n = {s.get('n')}")
+        else:
+            lines.append(f"- Not computable: {r.reason}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
+    """Write datasets (parquet + CSV), ``endpoints.json`` and ``summary.md``; return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in DATASET_ORDER:
+        frame = _for_files(analysis.datasets[name])
+        frame.attrs = {}
+        parquet, csv = out_dir / f"{name}.parquet", out_dir / f"{name}.csv"
+        frame.to_parquet(parquet, index=False)
+        frame.to_csv(csv, index=False)
+        written += [parquet, csv]
+    payload = {"study": analysis.study, "protocol_version": analysis.protocol_version,
+               "options": analysis.options,
+               "endpoints": [r.to_dict() for r in analysis.endpoints]}
+    endpoints_file = out_dir / "endpoints.json"
+    endpoints_file.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    summary_file = out_dir / "summary.md"
+    summary_file.write_text(summary_markdown(analysis), encoding="utf-8")
+    return [*written, endpoints_file, summary_file]

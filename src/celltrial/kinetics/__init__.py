@@ -1,0 +1,34 @@
+"""celltrial.kinetics: CAR-T cellular kinetics.
+
+- multiphasic (Stein 2019) model, individual and population fits:
+  :mod:`~celltrial.kinetics.multiphasic`, :mod:`~celltrial.kinetics.individual`,
+  :mod:`~celltrial.kinetics.population` (``fit_population``);
+- mechanistic CD7 CAR-T model: :mod:`~celltrial.kinetics.mechanistic` (parameters as data in
+  :mod:`~celltrial.kinetics.parameters`), vectorised RK4 engine (numpy / JAX):
+  :mod:`~celltrial.kinetics.engine`;
+- virtual patients -> whole SDTM study data sets: :mod:`~celltrial.kinetics.virtual`.
+
+Heavy dependencies (JAX, scipy.integrate) load inside the functions that use them.
+"""
+
+from celltrial.kinetics.engine import Infusion, Trajectory, simulate, solve_ivp_reference
+from celltrial.kinetics.mechanistic import (
+    CRS_LINK, ICANS_LINK, STATES, CD7Model, effectors_per_ul, initial_state,
+)
+from celltrial.kinetics.multiphasic import (
+    STEIN_2019, MultiphasicParameters, PopulationModel, predict, simulate_adpc,
+)
+from celltrial.kinetics.parameters import (
+    EXTINCTION_FLOOR, PARAMETERS, Parameter, draw_parameters, typical_values,
+)
+from celltrial.kinetics.population import PopulationFit, fit_population
+from celltrial.kinetics.virtual import simulate_study, write_study
+
+__all__ = [
+    "CRS_LINK", "EXTINCTION_FLOOR", "ICANS_LINK", "PARAMETERS", "STATES", "STEIN_2019",
+    "CD7Model", "Infusion", "MultiphasicParameters", "Parameter", "PopulationFit",
+    "PopulationModel", "Trajectory", "draw_parameters", "effectors_per_ul", "fit_population",
+    "initial_state", "predict",
+    "simulate", "simulate_adpc", "simulate_study", "solve_ivp_reference", "typical_values",
+    "write_study",
+]

@@ -1,0 +1,307 @@
+"""The protocol schema: frozen pydantic models for one study protocol (protocol-as-code).
+
+One YAML file per study (``library/<id>.yaml``) validates against :class:`Protocol`.
+Every value the registration does not state carries ``assumed: true`` and a one-line
+``rationale`` (see docs/protocols.md). Field names are the contract other packages read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from celltrial.errors import ProtocolError
+from celltrial.protocols import criteria
+
+__all__ = [
+    "BagLimits", "Criterion", "DLTDefinition", "DLTException", "DLTRule", "DoseLevel",
+    "Eligibility", "Endpoint", "Intervention", "Options", "Protocol", "Schedule",
+    "SplitFraction", "STANDARD_VARIABLES", "Variable",
+]
+
+ResponseCriteria = Literal["aml_eln2022", "all_bbmt2010", "extramedullary_lugano2014"]
+ToxCategory = Literal["hematologic", "non_hematologic", "crs", "icans"]
+DIAGNOSES = ["AML", "MPAL", "T-ALL", "T-LBL", "ETP-ALL", "B-ALL", "other"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Assumable(_Frozen):
+    """A value that is either from the registration or an assumption with its rationale."""
+
+    assumed: bool = False
+    rationale: str | None = None
+
+    @model_validator(mode="after")
+    def _assumed_needs_rationale(self) -> _Assumable:
+        if self.assumed and not (self.rationale and self.rationale.strip()):
+            raise ValueError("an assumed value needs a one-line `rationale`")
+        return self
+
+
+class Variable(_Frozen):
+    """A patient variable eligibility rules read; ``min``/``max`` bound what is physically possible."""
+
+    name: str
+    type: Literal["number", "bool", "category"]
+    unit: str | None = None
+    categories: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Variable:
+        if self.type == "category" and not self.categories:
+            raise ValueError(f"category variable `{self.name}` needs `categories`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"variable `{self.name}`: min {self.min} > max {self.max}")
+        return self
+
+
+def _v(name: str, type_: str, unit: str | None, lo: float | None, hi: float | None,
+       description: str, categories: list[str] | None = None) -> Variable:
+    return Variable(name=name, type=type_, unit=unit, min=lo, max=hi,  # type: ignore[arg-type]
+                    description=description, categories=categories)
+
+
+_BOOLS = {
+    "relapsed_refractory": "Relapsed or refractory disease",
+    "pregnant_or_lactating": "Pregnant or lactating",
+    "congenital_immunodeficiency": "Congenital immunodeficiency",
+    "cns_leukemia": "Central nervous system leukemia",
+    "uncontrolled_infection": "Uncontrolled active infection",
+    "active_hbv_hcv": "Active hepatitis B or hepatitis C infection",
+    "hiv_infection": "HIV infection",
+    "thrombosis_embolism": "Atrial or venous thrombosis or embolism",
+    "recent_mi_or_arrhythmia": "Myocardial infarction or severe arrhythmia in the last 6 months",
+    "investigator_unsuitable": "Comorbidity the investigator considers unsuitable for the study",
+}
+
+STANDARD_VARIABLES: dict[str, Variable] = {v.name: v for v in (
+    _v("age_years", "number", "years", 0, 120, "Age at screening"),
+    _v("ecog", "number", None, 0, 5, "ECOG performance status"),
+    _v("cd7_blast_pct", "number", "%", 0, 100, "Percentage of leukemic blasts CD7+ by flow cytometry"),
+    _v("lvef", "number", "fraction", 0, 1, "Left ventricular ejection fraction by echocardiography"),
+    _v("nyha_class", "number", None, 1, 4, "New York Heart Association class"),
+    _v("ast_x_uln", "number", "x ULN", 0, 1000, "AST as a multiple of the upper limit of normal"),
+    _v("alt_x_uln", "number", "x ULN", 0, 1000, "ALT as a multiple of the upper limit of normal"),
+    _v("bilirubin_mg_dl", "number", "mg/dL", 0, 60, "Total bilirubin"),
+    _v("diagnosis", "category", None, None, None, "Diagnosis", DIAGNOSES),
+    _v("weight_kg", "number", "kg", 1, 350, "Body weight"),
+    *(_v(name, "bool", None, None, None, text) for name, text in _BOOLS.items()),
+)}
+
+
+class Criterion(_Assumable):
+    """One eligibility criterion: registration wording plus an evaluable rule.
+
+    Inclusion: met when ``rule`` is true. Exclusion: ``rule`` describes the condition that
+    excludes (patient excluded when true). ``units`` optionally states the unit each
+    variable's literals are written in; lint checks it against the variable's unit.
+    """
+
+    id: str
+    text: str
+    rule: str
+    reading: str | None = None
+    units: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("rule")
+    @classmethod
+    def _parses(cls, rule: str) -> str:
+        try:
+            criteria.parse(rule)
+        except ProtocolError as exc:
+            raise ValueError(exc.message) from None
+        return rule
+
+
+class Eligibility(_Frozen):
+    inclusion: list[Criterion]
+    exclusion: list[Criterion] = Field(default_factory=list)
+
+
+class DoseLevel(_Assumable):
+    id: str
+    cells_per_kg: float = Field(gt=0)
+    label: str = ""
+
+
+class SplitFraction(_Assumable):
+    day: int = Field(ge=0)
+    fraction: float = Field(gt=0, le=1)
+
+
+class BagLimits(_Assumable):
+    min_volume_ml: float = Field(gt=0)
+    max_volume_ml: float = Field(gt=0)
+    min_bags: int = Field(ge=1)
+    max_bags: int = Field(ge=1)
+
+
+class Intervention(_Frozen):
+    """Product, dose levels (CAR+ cells/kg), split-infusion fractions and bag limits."""
+
+    product: str
+    dose_levels: list[DoseLevel] = Field(min_length=1)
+    split: list[SplitFraction] = Field(min_length=1)
+    bags: BagLimits
+    weight_cap_kg: float | None = Field(default=None, gt=0)
+    weight_cap_assumed: bool = False
+    weight_cap_rationale: str | None = None
+    dose_tolerance: float = Field(ge=0, lt=1)
+    dose_tolerance_assumed: bool = False
+    dose_tolerance_rationale: str | None = None
+
+
+class Schedule(_Assumable):
+    """Assessment days (study day 0 = first infusion; negative = before it)."""
+
+    kinetics_days: list[int]
+    cytokine_days: list[int]
+    cd7_days: list[int]
+    marrow_days: list[int]
+    ada_days: list[int] = Field(default_factory=list)
+    followup_days: list[int]
+
+
+class DLTRule(_Frozen):
+    id: str
+    description: str
+    scale: Literal["ctcae", "astct"]
+    terms: list[str] | None = None
+    categories: list[ToxCategory] | None = None
+    min_grade: int = Field(ge=1, le=5)
+
+
+class DLTException(_Frozen):
+    id: str
+    description: str
+    terms: list[str] | None = None
+    categories: list[ToxCategory] | None = None
+    grade: int | None = Field(default=None, ge=1, le=5)
+    resolves_to_grade_at_most: int | None = Field(default=None, ge=0, le=4)
+    within_hours: float | None = Field(default=None, gt=0)
+    counts_only_if_persists_beyond_day: int | None = Field(default=None, ge=0)
+
+
+class DLTDefinition(_Assumable):
+    """A toxicity is a DLT if within ``window_days`` it matches a rule and no exception excuses it."""
+
+    window_days: int = Field(gt=0)
+    definition: str
+    rules: list[DLTRule] = Field(min_length=1)
+    exceptions: list[DLTException] = Field(default_factory=list)
+
+
+class Endpoint(_Assumable):
+    """One outcome measure, named and timed as registered, with its derivation key.
+
+    ``measure`` is the registration's outcome-measure number (1-based, in listed order);
+    a registered measure with several parts (e.g. Cmax by flow and by qPCR) is split into
+    several endpoints sharing ``measure`` and ``name``. ``derivation`` may be missing in a
+    file under construction; lint reports that as an error.
+    """
+
+    id: str
+    measure: int = Field(ge=1)
+    name: str
+    description: str = ""
+    kind: Literal["primary", "secondary"]
+    time_frame: str
+    time_frame_days: int = Field(gt=0)
+    derivation: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    note: str | None = None
+
+
+class Escalation(_Assumable):
+    """Which dose-escalation rule the study follows (read by ``celltrial escalate``).
+
+    ``design`` is one of ``3+3`` (Storer 1989), ``boin`` (Liu & Yuan 2015), ``crm`` (power
+    model) or ``boin12`` (Lin et al. 2020, optimal biological dose from toxicity and efficacy);
+    ``target`` is the target DLT rate (phi, or phi_T for BOIN12), ``efficacy_target`` the
+    lowest acceptable response rate (phi_E, BOIN12 only), ``exposure_threshold`` an AUC0-28d
+    (copies*day/ug) above which a patient counts as "expanded" for the BOIN12 utility.
+    """
+
+    design: Literal["3+3", "boin", "crm", "boin12"]
+    target: float = Field(default=0.3, gt=0, lt=1)
+    cohort_size: int = Field(default=3, ge=1)
+    max_n: int | None = Field(default=None, ge=1)
+    skeleton: list[float] | None = None
+    efficacy_target: float | None = Field(default=None, gt=0, lt=1)
+    exposure_threshold: float | None = Field(default=None, gt=0)
+
+
+class Options(_Frozen):
+    censor_at_transplant: bool
+    censor_at_transplant_rationale: str
+    death_in_remission_competing: bool = True
+    efs_landmark_days: int | None = Field(default=None, gt=0)
+    efficacy_evaluable: str
+
+
+class Protocol(_Frozen):
+    """One study protocol. Load with :func:`celltrial.protocols.load`."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: str = "1"
+    title: str
+    registration: str | None = None
+    source: str | None = None  # registration file in shared/seeds
+    phase: str
+    design: str
+    target_enrollment: int = Field(gt=0)
+    target_enrollment_assumed: bool = False
+    target_enrollment_rationale: str | None = None
+    conditions: list[str]
+    target_antigen: str = "CD7"
+    arm_label: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    variables: dict[str, Variable] = Field(default_factory=dict)
+    eligibility: Eligibility
+    intervention: Intervention
+    schedule: Schedule
+    dlt: DLTDefinition
+    response_criteria: list[ResponseCriteria] = Field(min_length=1)
+    response_definitions: str | None = None
+    endpoints: list[Endpoint] = Field(min_length=1)
+    escalation: Escalation | None = None
+    options: Options
+
+    @model_validator(mode="before")
+    @classmethod
+    def _standard_variables(cls, data: Any) -> Any:
+        """Start from the standard vocabulary; a file may add variables or narrow one."""
+        if isinstance(data, dict):
+            declared = data.get("variables") or {}
+            if isinstance(declared, dict):
+                merged: dict[str, Any] = {k: v.model_dump() for k, v in STANDARD_VARIABLES.items()}
+                for name, spec in declared.items():
+                    base = merged.get(name, {"name": name})
+                    merged[name] = {**base, **(spec or {}), "name": name}
+                data = {**data, "variables": merged}
+        return data
+
+    @property
+    def dose_levels(self) -> list[DoseLevel]:
+        return self.intervention.dose_levels
+
+    def dose_level(self, level_id: str) -> DoseLevel:
+        for level in self.intervention.dose_levels:
+            if level.id == level_id:
+                return level
+        raise ProtocolError(f"Invalid `dose level`: got `{level_id!r}`, must be one of "
+                            f"{[d.id for d in self.intervention.dose_levels]} in `{self.id}`")
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        for endpoint in self.endpoints:
+            if endpoint.id == endpoint_id:
+                return endpoint
+        raise ProtocolError(f"Invalid `endpoint`: got `{endpoint_id!r}`, must be one of "
+                            f"{[e.id for e in self.endpoints]} in `{self.id}`")

@@ -1,0 +1,300 @@
+"""Clinical records: writing whole batches, reading domains, changing one record — all audited.
+
+Every write is one transaction: validation of the whole batch first
+(:mod:`celltrial.store.validate`), then the rows and their audit rows; on any problem nothing is
+written. Reading returns every domain as a DataFrame with the SDTM variable names:
+
+- text variables: ``object`` dtype holding ``str`` or ``None``;
+- dates (``--DTC``): ISO 8601 **strings** exactly as captured (``YYYY-MM-DD`` or
+  ``YYYY-MM-DDThh:mm``), ``None`` when missing — convert with ``pd.to_datetime(...,
+  format="ISO8601")`` where needed;
+- numbers (including --SEQ, grades and counts): ``float64``, NaN when missing.
+
+Rows come in the order they were written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from celltrial.errors import StoreError
+from celltrial.store.audit import audit_row, now, record_json, text_of
+from celltrial.store.domains import DOMAINS, Domain, domain_of
+from celltrial.store.engine import Store
+from celltrial.store.schema import TABLES, AuditRecord, Site
+from celltrial.store.studies import get_study
+from celltrial.store.validate import (
+    Checked,
+    Problems,
+    Source,
+    check_existing,
+    check_frame,
+    check_subjects,
+    known_domain,
+)
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What one write stored: records per domain, audit rows, sites added."""
+
+    study_id: str
+    records: dict[str, int]
+    audit_rows: int
+    sites_added: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Records written over all domains."""
+        return sum(self.records.values())
+
+
+def record_key(domain: Domain, record: Mapping[str, Any]) -> str:
+    """Audit key of a record: ``USUBJID=S1`` (DM) or ``USUBJID=S1;AESEQ=3``."""
+    return ";".join(f"{name}={text_of(record[name])}" for name in domain.key)
+
+
+def _stored_keys(connection: sa.Connection, domain: Domain, study_id: str
+                 ) -> set[tuple[Any, ...]]:
+    table = TABLES[domain.name]
+    query = sa.select(*[table.c[k] for k in domain.key]).where(table.c.STUDYID == study_id)
+    return {tuple(row) for row in connection.execute(query)}
+
+
+def _next_seq(keys: set[tuple[Any, ...]]) -> dict[str, int]:
+    top: dict[str, int] = {}
+    for subject, seq in keys:
+        top[subject] = max(top.get(subject, 0), int(seq))
+    return top
+
+
+def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame], *,
+                  user: str, reason: str, source: str = "api",
+                  sources: Mapping[str, Source] | None = None) -> WriteSummary:
+    """Validate every frame, then write them all with audit rows in ONE transaction.
+
+    ``frames`` maps domain names (``"DM"``, ``"AE"``, ...) to DataFrames with SDTM variable
+    names. ``STUDYID`` may be omitted (it is ``study_id``); a missing ``--SEQ`` column is
+    numbered 1, 2, ... per subject after the highest already stored. ``sources`` names where
+    each frame came from for messages (default ``domain AE``). Raises :class:`StoreError`
+    naming source, row, column and value of every problem (up to 20); nothing is written then.
+    """
+    if not user or not str(user).strip():
+        raise StoreError(f"Invalid `user`: got `{user!r}`, must name who writes the data")
+    get_study(store, study_id)
+    sources = dict(sources or {})
+    at = now()
+    with store.engine.begin() as connection:
+        problems = Problems()
+        checked: list[Checked] = []
+        for name, frame in frames.items():
+            src = sources.get(str(name).upper(), Source(f"domain {name}"))
+            domain = known_domain(name, src, problems)
+            if domain is None:
+                continue
+            existing = _stored_keys(connection, domain, study_id)
+            next_seq = _next_seq(existing) if domain.seq else None
+            result = check_frame(domain, frame, study_id, src, problems, next_seq=next_seq)
+            check_existing(result, existing, src, problems)
+            checked.append(result)
+        if len({c.domain.name for c in checked}) < len(checked):
+            raise StoreError("Invalid `frames`: got a domain twice, must name each domain once")
+        subjects = {s for (s,) in _stored_keys(connection, DOMAINS["DM"], study_id)}
+        for result in checked:
+            if result.domain.name == "DM":
+                subjects |= {s for s in result.columns["USUBJID"] if s is not None}
+        for result in checked:
+            if result.domain.name != "DM":
+                src = sources.get(result.domain.name, Source(f"domain {result.domain.name}"))
+                check_subjects(result, subjects, src, problems)
+        problems.raise_if_any()
+        order = sorted(checked, key=lambda c: c.domain.name != "DM")
+        sites = _add_sites(connection, study_id, order, user, at, source)
+        audit = AuditRecord.__table__
+        counts: dict[str, int] = {}
+        audit_rows = len(sites)
+        for result in order:
+            records = result.records()
+            counts[result.domain.name] = len(records)
+            if not records:
+                continue
+            try:
+                connection.execute(TABLES[result.domain.name].insert(), records)
+            except sa.exc.IntegrityError as exc:
+                raise StoreError(f"The database refused {result.domain.name}: {exc.orig}; "
+                                 "nothing was written") from exc
+            connection.execute(audit.insert(), [audit_row(
+                at=at, user=user, study_id=study_id, table=result.domain.table,
+                key=record_key(result.domain, r), action="insert", reason=reason or None,
+                source=source, new=record_json(r)) for r in records])
+            audit_rows += len(records)
+    return WriteSummary(study_id, counts, audit_rows, tuple(sites))
+
+
+def _add_sites(connection: sa.Connection, study_id: str, checked: list[Checked], user: str,
+               at: Any, source: str) -> list[str]:
+    wanted = {s for c in checked if c.domain.name == "DM" for s in c.columns["SITEID"]
+              if s is not None}
+    if not wanted:
+        return []
+    table = Site.__table__
+    have = set(connection.execute(sa.select(table.c.site_id).where(
+        table.c.study_id == study_id)).scalars())
+    new = sorted(wanted - have)
+    if new:
+        connection.execute(table.insert(), [{"study_id": study_id, "site_id": s, "name": None}
+                                            for s in new])
+        connection.execute(AuditRecord.__table__.insert(), [audit_row(
+            at=at, user=user, study_id=study_id, table="site", key=s, action="insert",
+            reason="site first seen in DM", source=source, new=record_json({"site_id": s}))
+            for s in new])
+    return new
+
+
+def frame_of(domain: Domain, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """A typed DataFrame of ``domain`` from rows in variable order (text/dates object with
+    None; numbers float64)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(domain.variables)
+    data = {}
+    for var, values in zip(domain.variables, columns, strict=True):
+        if var.type in ("int", "float"):
+            data[var.name] = pd.Series(
+                [float("nan") if v is None else float(v) for v in values], dtype="float64")
+        else:
+            data[var.name] = pd.Series(list(values), dtype=object)
+    return pd.DataFrame(data, columns=list(domain.columns))
+
+
+def _read(connection: sa.Connection, domain: Domain, study_id: str) -> pd.DataFrame:
+    table = TABLES[domain.name]
+    query = sa.select(*[table.c[c] for c in domain.columns]).where(
+        table.c.STUDYID == study_id).order_by(table.c.id)
+    return frame_of(domain, [tuple(r) for r in connection.execute(query)])
+
+
+def read_domain(store: Store, study_id: str, name: str) -> pd.DataFrame:
+    """One domain of a study (see the module docstring for types)."""
+    domain = domain_of(name)
+    with store.engine.connect() as connection:
+        return _read(connection, domain, study_id)
+
+
+def read_domains(store: Store, study_id: str) -> dict[str, pd.DataFrame]:
+    """Every domain of a registered study, by domain name (empty frames where none)."""
+    get_study(store, study_id)
+    with store.engine.connect() as connection:
+        return {name: _read(connection, domain, study_id) for name, domain in DOMAINS.items()}
+
+
+def count_records(store: Store, study_id: str) -> dict[str, int]:
+    """Rows per domain for a study."""
+    out = {}
+    with store.engine.connect() as connection:
+        for domain in DOMAINS.values():
+            table = TABLES[domain.name]
+            out[domain.name] = connection.execute(sa.select(sa.func.count()).select_from(
+                table).where(table.c.STUDYID == study_id)).scalar_one()
+    return out
+
+
+def _key_filter(domain: Domain, key: Mapping[str, Any] | tuple[Any, ...]
+                ) -> tuple[str, dict[str, Any]]:
+    names = ("STUDYID", *domain.key)
+    if not isinstance(key, Mapping):
+        key = dict(zip(names, key, strict=False))
+    missing = [n for n in names if key.get(n) is None]
+    if missing:
+        raise StoreError(f"Invalid `key`: got `{dict(key)!r}`, must give "
+                         f"{', '.join(names)} of the {domain.name} record")
+    values = {n: key[n] for n in names}
+    if domain.seq:
+        values[domain.seq] = int(values[domain.seq])
+    return str(values["STUDYID"]), values
+
+
+def _one(connection: sa.Connection, domain: Domain, values: Mapping[str, Any]
+         ) -> dict[str, Any]:
+    table = TABLES[domain.name]
+    query = sa.select(table).where(*[table.c[n] == v for n, v in values.items()])
+    row = connection.execute(query).first()
+    if row is None:
+        raise StoreError(f"Invalid `key`: got `{dict(values)!r}`, must be a stored "
+                         f"{domain.name} record")
+    return dict(row._mapping)
+
+
+def _require(user: str, reason: str) -> None:
+    if not user or not str(user).strip():
+        raise StoreError(f"Invalid `user`: got `{user!r}`, must name who changes the data")
+    if not reason or not str(reason).strip():
+        raise StoreError(f"Invalid `reason`: got `{reason!r}`, must say why the data change "
+                         "(21 CFR 11.10(e))")
+
+
+def update_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any, ...],
+                  changes: Mapping[str, Any], *, user: str, reason: str,
+                  source: str = "api") -> dict[str, Any]:
+    """Change fields of one record; one audit row per changed field (old, new, reason).
+
+    ``key`` gives STUDYID, USUBJID and --SEQ (not for DM), as a mapping or in that order.
+    Key variables cannot change. The changed record passes the same checks as an import.
+    Returns the record as stored after the change.
+    """
+    _require(user, reason)
+    spec = domain_of(domain)
+    study_id, values = _key_filter(spec, key)
+    locked = [c for c in changes if c in ("STUDYID", *spec.key)]
+    if locked:
+        raise StoreError(f"Invalid `changes`: got `{locked!r}`, must not change key variables "
+                         "(delete the record and write a new one)")
+    table, audit = TABLES[spec.name], AuditRecord.__table__
+    at = now()
+    with store.engine.begin() as connection:
+        old = _one(connection, spec, values)
+        row_id = old.pop("id")
+        merged = {**old, **changes}
+        problems = Problems()
+        checked = check_frame(spec, pd.DataFrame([merged], dtype=object).astype(object),
+                              study_id, Source(f"{spec.name} record {record_key(spec, old)}"),
+                              problems)
+        problems.raise_if_any()
+        new = checked.records()[0]
+        diff = {c: new[c] for c in spec.columns if new[c] != old[c]}
+        if diff:
+            if spec.name == "DM" and "SITEID" in diff:
+                _add_sites(connection, study_id, [checked], user, at, source)
+            connection.execute(table.update().where(table.c.id == row_id), diff)
+            connection.execute(audit.insert(), [audit_row(
+                at=at, user=user, study_id=study_id, table=spec.table,
+                key=record_key(spec, old), action="update", reason=reason, source=source,
+                field=c, old=text_of(old[c]), new=text_of(v)) for c, v in diff.items()])
+    return new
+
+
+def delete_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any, ...], *,
+                  user: str, reason: str, source: str = "api") -> None:
+    """Delete one record, keeping it whole in the audit row (``old_value`` as JSON).
+
+    A DM subject can only be deleted after its records in every other domain.
+    """
+    _require(user, reason)
+    spec = domain_of(domain)
+    study_id, values = _key_filter(spec, key)
+    table = TABLES[spec.name]
+    with store.engine.begin() as connection:
+        old = _one(connection, spec, values)
+        row_id = old.pop("id")
+        try:
+            connection.execute(table.delete().where(table.c.id == row_id))
+        except sa.exc.IntegrityError as exc:
+            raise StoreError(f"Cannot delete {spec.name} {record_key(spec, old)}: other "
+                             f"domains still refer to it ({exc.orig})") from exc
+        connection.execute(AuditRecord.__table__.insert(), audit_row(
+            at=now(), user=user, study_id=study_id, table=spec.table,
+            key=record_key(spec, old), action="delete", reason=reason, source=source,
+            old=record_json(old)))

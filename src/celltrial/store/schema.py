@@ -1,0 +1,125 @@
+"""SQLAlchemy 2 models: study, site, user, audit (ORM classes) and one table per SDTM domain.
+
+The domain tables are built from :data:`celltrial.store.domains.DOMAINS` (one column per SDTM
+variable, upper-case names as in SDTM, ``id`` surrogate key, unique record key per study,
+foreign key from every subject-level row to its DM row). The Alembic migration
+``versions/0001_initial.py`` creates the same schema; a test checks that autogenerate finds no
+difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from celltrial.store.domains import DOMAINS, Domain, VarType
+
+ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
+ACTIONS = ("insert", "update", "delete")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base; one MetaData for ORM classes and domain tables."""
+
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class Study(Base):
+    """A study: id = protocol id, its title and the hash of the protocol version loaded."""
+
+    __tablename__ = "study"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.Text)
+    protocol_version: Mapped[str | None] = mapped_column(sa.String(32))
+    protocol_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    registered_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Site(Base):
+    """A study site (SITEID within a study)."""
+
+    __tablename__ = "site"
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class User(Base):
+    """A person who may read or change data; the password is kept only as an argon2 hash."""
+
+    __tablename__ = "user"
+    username: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    site_id: Mapped[str | None] = mapped_column(sa.String(32))
+    password_hash: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('admin', 'investigator', 'coordinator', 'monitor', "
+                           "'statistician')", name="role"),
+    )
+
+
+class AuditRecord(Base):
+    """One line of the append-only audit trail (who, when, table, record, field, old, new, why).
+
+    Inserts keep one row per record (``field`` empty, ``new_value`` the record as JSON);
+    updates keep one row per changed field; deletes one row per record (``old_value`` the
+    record as JSON). Rows are never updated or deleted: an ORM guard and a database trigger
+    refuse it (21 CFR 11.10(e), ICH E6(R3) 4.2: audit trails must not obscure prior values).
+    """
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    user: Mapped[str] = mapped_column(sa.String(64))
+    study_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    table: Mapped[str] = mapped_column(sa.String(32))
+    record_key: Mapped[str] = mapped_column(sa.Text)
+    field: Mapped[str | None] = mapped_column(sa.String(32))
+    old_value: Mapped[str | None] = mapped_column(sa.Text)
+    new_value: Mapped[str | None] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.String(8))
+    source: Mapped[str | None] = mapped_column(sa.Text)
+    __table_args__ = (
+        sa.CheckConstraint("action IN ('insert', 'update', 'delete')", name="action"),
+    )
+
+
+SQL_TYPES: dict[VarType, type[sa.types.TypeEngine]] = {
+    "text": sa.Text, "date": sa.Text, "int": sa.Integer, "float": sa.Double,
+}
+
+
+def _domain_table(domain: Domain) -> sa.Table:
+    columns: list[sa.SchemaItem] = [sa.Column("id", sa.Integer, primary_key=True,
+                                              autoincrement=True)]
+    for var in domain.variables:
+        nullable = var.name not in ("STUDYID", "USUBJID", domain.seq)
+        columns.append(sa.Column(var.name, SQL_TYPES[var.type](), nullable=nullable))
+    if domain.seq is None:
+        columns += [sa.UniqueConstraint("STUDYID", "USUBJID"),
+                    sa.ForeignKeyConstraint(["STUDYID"], ["study.id"]),
+                    sa.ForeignKeyConstraint(["STUDYID", "SITEID"],
+                                            ["site.study_id", "site.site_id"])]
+    else:
+        columns += [sa.UniqueConstraint("STUDYID", "USUBJID", domain.seq),
+                    sa.ForeignKeyConstraint(["STUDYID", "USUBJID"],
+                                            ["dm.STUDYID", "dm.USUBJID"])]
+    return sa.Table(domain.table, Base.metadata, *columns)
+
+
+TABLES: dict[str, sa.Table] = {name: _domain_table(d) for name, d in DOMAINS.items()}
+"""SQL table of each domain, by domain name."""
+
+metadata = Base.metadata

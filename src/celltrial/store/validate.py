@@ -1,0 +1,323 @@
+"""Validation at the door: every frame is checked in full before anything is written.
+
+Checks, in this order, each problem named by source (file or domain), row, column and value in
+the project's grammar (``Invalid `AGE`: got `'thirty'`, must be a number``):
+
+1. the domain is known and every column is one of its SDTM variables (docs/data-model.md);
+2. each value has its variable's type (text, ISO 8601 date, whole number, number);
+3. closed code lists, possible ranges and, for findings (LB, VS, PC), the standard unit and
+   possible range of each test code (:mod:`celltrial.store.plausibility`);
+4. keys: USUBJID present, --SEQ whole and unique per subject (within the batch and against the
+   store); DM one row per subject;
+5. every non-DM row refers to a DM subject of the same study (in the batch or in the store).
+
+Rows are numbered from 1 (the first data row; in a CSV file that is line 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from celltrial.errors import StoreError
+from celltrial.store.domains import DOMAINS, Domain, VarType
+from celltrial.store.plausibility import FINDINGS, column_ranges, test_ranges, vocabularies
+
+MAX_PROBLEMS = 20
+_DTC = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
+_RULES: dict[VarType, str] = {
+    "text": "text",
+    "date": "an ISO 8601 date YYYY-MM-DD or date-time YYYY-MM-DDThh:mm[:ss]",
+    "int": "a whole number",
+    "float": "a finite number",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a frame came from, for messages: a label (``AE.csv`` or ``domain AE``) and
+    how many lines precede the first data row in the file (0 for frames)."""
+
+    label: str
+    header_lines: int = 0
+
+    def at(self, row: int | None) -> str:
+        """``AE.csv row 3 (line 4)``, ``domain AE row 3`` or the label alone (header)."""
+        if row is None:
+            return f"{self.label} header"
+        if self.header_lines:
+            return f"{self.label} row {row} (line {row + self.header_lines})"
+        return f"{self.label} row {row}"
+
+
+@dataclass
+class Problems:
+    """Problems found so far (kept up to :data:`MAX_PROBLEMS`, all counted)."""
+
+    lines: list[str] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, source: Source, row: int | None, column: str, value: Any, rule: str) -> None:
+        """Record one problem in the project's message grammar."""
+        self.count += 1
+        if len(self.lines) < MAX_PROBLEMS:
+            self.lines.append(f"{source.at(row)}, column {column}: Invalid `{column}`: "
+                              f"got `{_show(value)}`, must be {rule}")
+
+    def raise_if_any(self) -> None:
+        """Raise one :class:`StoreError` listing the problems; nothing has been written."""
+        if not self.count:
+            return
+        if self.count == 1:
+            raise StoreError(f"{self.lines[0]}; nothing was written")
+        more = f"\n- ... and {self.count - len(self.lines)} more" if self.count > len(
+            self.lines) else ""
+        raise StoreError(f"{self.count} problems; nothing was written:\n- "
+                         + "\n- ".join(self.lines) + more)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    return repr(value)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NA, NaT and blank text are missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    if isinstance(value, str):
+        return not value.strip()
+    return False
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool | np.bool_):
+        raise ValueError
+    if isinstance(value, int | np.integer):
+        return int(value)
+    number = float(value.strip()) if isinstance(value, str) else float(value)
+    if not math.isfinite(number) or not number.is_integer():
+        raise ValueError
+    return int(number)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool | np.bool_):
+        raise ValueError
+    number = float(value.strip()) if isinstance(value, str) else float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _as_date(value: Any) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DTC.match(text):
+            raise ValueError
+        dt.datetime.fromisoformat(text)  # rejects 2024-02-30, 25:00
+        return text
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        if value.tzinfo is not None:
+            raise ValueError
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
+        spec = "minutes" if value.second == 0 and value.microsecond == 0 else "seconds"
+        return value.isoformat(timespec=spec)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return _as_date(pd.Timestamp(value))
+    raise ValueError
+
+
+_CONVERT = {"text": _as_text, "date": _as_date, "int": _as_int, "float": _as_float}
+
+
+def _convert_column(values: pd.Series, kind: VarType, source: Source, column: str,
+                    problems: Problems) -> list[Any]:
+    """Python values of one column (None where missing); problems for values of the wrong type."""
+    if kind == "float" and pd.api.types.is_float_dtype(values.dtype):
+        array = values.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isinf(array)
+        for position in np.flatnonzero(bad):
+            problems.add(source, int(position) + 1, column, array[position], _RULES[kind])
+        return [None if math.isnan(v) else float(v) for v in array.tolist()]
+    if kind in ("int", "float") and pd.api.types.is_integer_dtype(values.dtype) \
+            and not pd.api.types.is_bool_dtype(values.dtype):
+        cast = int if kind == "int" else float
+        return [None if v is pd.NA else cast(v) for v in values.astype(object).tolist()]
+    convert = _CONVERT[kind]
+    out: list[Any] = []
+    for position, value in enumerate(values.astype(object).tolist()):
+        if is_missing(value):
+            out.append(None)
+            continue
+        try:
+            out.append(convert(value))
+        except (ValueError, TypeError, OverflowError):
+            problems.add(source, position + 1, column, value, _RULES[kind])
+            out.append(None)
+    return out
+
+
+def _fmt(number: float) -> str:
+    return f"{number:g}"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One domain's rows after validation: column lists of Python values, in frame order."""
+
+    domain: Domain
+    columns: dict[str, list[Any]]
+    n: int
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as dicts (all variables of the domain; None where missing)."""
+        names = list(self.columns)
+        return [dict(zip(names, values, strict=True))
+                for values in zip(*self.columns.values(), strict=True)] if self.n else []
+
+
+def check_frame(domain: Domain, frame: pd.DataFrame, study_id: str, source: Source,
+                problems: Problems, *, next_seq: Mapping[str, int] | None = None) -> Checked:
+    """Validate one frame of ``domain`` (steps 1-4 above, keys within the frame)."""
+    known = set(domain.columns)
+    for column in frame.columns:
+        if column not in known:
+            present = [(i, v) for i, v in enumerate(frame[column].astype(object).tolist(), 1)
+                       if not is_missing(v)]
+            held = f"; row {present[0][0]} holds `{_show(present[0][1])}`" if present else ""
+            problems.add(source, None, str(column), column,
+                         f"one of the {domain.name} variables ({', '.join(domain.columns)})"
+                         + held)
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    columns: dict[str, list[Any]] = {}
+    for var in domain.variables:
+        if var.name in frame.columns:
+            columns[var.name] = _convert_column(frame[var.name], var.type, source, var.name,
+                                                problems)
+        else:
+            columns[var.name] = [None] * n
+    # study
+    studies = columns["STUDYID"]
+    for row, value in enumerate(studies, start=1):
+        if value is not None and value != study_id:
+            problems.add(source, row, "STUDYID", value, f"the study being written "
+                         f"(`{study_id}`)")
+    columns["STUDYID"] = [study_id] * n
+    # subject
+    for row, value in enumerate(columns["USUBJID"], start=1):
+        if value is None:
+            problems.add(source, row, "USUBJID", None, "a subject identifier (not empty)")
+    # vocabularies and ranges
+    for name, allowed in vocabularies(domain.name).items():
+        for row, value in enumerate(columns[name], start=1):
+            if value is not None and value not in allowed:
+                problems.add(source, row, name, value,
+                             f"one of {', '.join(repr(a) for a in allowed)}")
+    for name, bound in column_ranges(domain.name).items():
+        for row, value in enumerate(columns[name], start=1):
+            if value is not None and not bound.low <= value <= bound.high:
+                problems.add(source, row, name, value,
+                             f"in [{_fmt(bound.low)}, {_fmt(bound.high)}] {bound.unit}")
+    if domain.name in FINDINGS:
+        _check_findings(domain, columns, source, problems)
+    # keys
+    if domain.seq is not None:
+        if domain.seq not in frame.columns:
+            counters = dict(next_seq or {})
+            seqs = []
+            for subject in columns["USUBJID"]:
+                counters[subject] = counters.get(subject, 0) + 1
+                seqs.append(counters[subject])
+            columns[domain.seq] = seqs
+        else:
+            for row, value in enumerate(columns[domain.seq], start=1):
+                if value is None:
+                    problems.add(source, row, domain.seq, None, "a whole number (not empty)")
+    seen: dict[tuple[Any, ...], int] = {}
+    keys = list(zip(*(columns[k] for k in domain.key), strict=True))
+    for row, key in enumerate(keys, start=1):
+        if any(part is None for part in key):
+            continue
+        if key in seen:
+            problems.add(source, row, domain.key[-1], key[-1],
+                         f"unique per subject ({'+'.join(domain.key)} {key!r} repeats row "
+                         f"{seen[key]})")
+        else:
+            seen[key] = row
+    return Checked(domain, columns, n)
+
+
+def _check_findings(domain: Domain, columns: dict[str, list[Any]], source: Source,
+                    problems: Problems) -> None:
+    testcd, result, unit = FINDINGS[domain.name]
+    ranges = test_ranges(domain.name)
+    for row, (code, value, given) in enumerate(
+            zip(columns[testcd], columns[result], columns[unit], strict=True), start=1):
+        expected = ranges.get(code)
+        if expected is None or value is None:
+            continue
+        if given != expected.unit:
+            problems.add(source, row, unit, given,
+                         f"`{expected.unit}` for {code} (the standard unit of "
+                         f"docs/data-model.md; convert {code} {_fmt(value)} to "
+                         f"{expected.unit})")
+        elif not expected.low <= value <= expected.high:
+            problems.add(source, row, result, value,
+                         f"in [{_fmt(expected.low)}, {_fmt(expected.high)}] {expected.unit} "
+                         f"for {code} (a possible value in the standard unit)")
+
+
+def check_subjects(checked: Checked, subjects: set[str], source: Source,
+                   problems: Problems) -> None:
+    """Step 5: every row of a non-DM domain refers to a known DM subject."""
+    for row, subject in enumerate(checked.columns["USUBJID"], start=1):
+        if subject is not None and subject not in subjects:
+            problems.add(source, row, "USUBJID", subject,
+                         "a subject of DM in this study (in this import or already stored)")
+
+
+def check_existing(checked: Checked, existing: set[tuple[Any, ...]], source: Source,
+                   problems: Problems) -> None:
+    """Keys already stored for this study are duplicates."""
+    key_names = checked.domain.key
+    for row, key in enumerate(zip(*(checked.columns[k] for k in key_names), strict=True),
+                              start=1):
+        if key in existing:
+            problems.add(source, row, key_names[-1], key[-1],
+                         f"a new record ({'+'.join(key_names)} {key!r} is already stored)")
+
+
+def known_domain(name: str, source: Source, problems: Problems) -> Domain | None:
+    """The domain called ``name`` or a problem naming the known ones."""
+    found = DOMAINS.get(str(name).upper())
+    if found is None:
+        problems.add(source, None, "domain", name, f"one of {', '.join(DOMAINS)}")
+    return found
+
+
+def iter_rows(columns: Mapping[str, list[Any]]) -> Iterable[dict[str, Any]]:
+    """Rows of a column mapping."""
+    names = list(columns)
+    for values in zip(*columns.values(), strict=True):
+        yield dict(zip(names, values, strict=True))

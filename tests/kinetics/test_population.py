@@ -1,0 +1,121 @@
+"""Population fit (SAEM, M3): parameter recovery on simulated Stein 2019 data and the contract."""
+
+import numpy as np
+import pytest
+
+from celltrial.errors import InvalidValue
+from celltrial.kinetics.multiphasic import STEIN_2019, simulate_adpc
+from celltrial.kinetics.population import fit_population
+
+DOSE_EFFECT = 0.5   # true log Cmax per log dose
+
+# stated tolerances for one data set of 40 patients (realistic schedule, LLOQ 50 copies/ug):
+# parameter, truth, allowed ratio estimate/truth (log-scale parameters)
+RATIO_TOLERANCE = [
+    ("Cmax", 24000.0, 1.5),
+    ("Tmax", 9.3, 1.3),
+    ("alpha", 0.16, 1.5),
+    ("foldx", 3900.0, 2.5),
+    ("FB", 0.0079, 2.0),
+    ("beta", 0.0032, 2.0),
+]
+OMEGA_TOLERANCE = [("Cmax", 0.65, 2.5), ("Tmax", 0.38, 2.5), ("alpha", 0.91, 2.5),
+                   ("foldx", 2.4, 2.5)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return simulate_adpc(40, seed=2024, cmax_per_log_dose=DOSE_EFFECT)
+
+
+@pytest.fixture(scope="module")
+def fit(data):
+    return fit_population(data, seed=0)
+
+
+@pytest.mark.parametrize(("name", "truth", "ratio"), RATIO_TOLERANCE)
+def test_typical_values_recovered(fit, name, truth, ratio):
+    assert 1 / ratio < fit.typical[name].value / truth < ratio
+
+
+@pytest.mark.parametrize(("name", "truth", "ratio"), OMEGA_TOLERANCE)
+def test_between_subject_variability_recovered(fit, name, truth, ratio):
+    assert 1 / ratio < fit.omega[name].value / truth < ratio
+
+
+def test_residual_sd_recovered(fit):
+    assert fit.sigma.value == pytest.approx(STEIN_2019.sigma, rel=0.15)
+
+
+def test_dose_effect_recovered_and_covered(fit):
+    effect = fit.covariate_effects["Cmax ~ log(dose_level/1e+06)"]
+    assert abs(effect.value - DOSE_EFFECT) < 0.35
+    assert effect.ci90_low < DOSE_EFFECT < effect.ci90_high
+    assert effect.se > 0
+
+
+def test_typical_cmax_interval_covers_truth(fit):
+    e = fit.typical["Cmax"]
+    assert e.ci90_low < 24000 < e.ci90_high
+
+
+def test_individual_estimates_per_subject(fit, data):
+    ind = fit.individual
+    assert list(ind["USUBJID"]) == sorted(data["USUBJID"].unique())
+    truth = np.exp(data.attrs["true_log_params"][:, 2])
+    # individual Cmax estimates track the true ones (the peak falls between samples, so Cmax
+    # trades off with Tmax)
+    assert np.corrcoef(np.log(ind["Cmax"]), np.log(truth))[0, 1] > 0.6
+
+
+def test_parameter_table_has_uncertainty_and_units(fit):
+    table = fit.parameter_table()
+    assert {"parameter", "estimate", "uncertainty", "unit", "note"} <= set(table.columns)
+    row = table.set_index("parameter").loc["Cmax"]
+    assert row["unit"] == "copies/ug gDNA" and "90% CI" in row["uncertainty"]
+    assert fit.covariance_ok and fit.n_subjects == 40 and fit.n_blq > 0
+
+
+def test_blast_and_disease_effects_reported(fit):
+    terms = " ".join(fit.covariate_effects)
+    assert "baseline_cd7_blast_pct" in terms and "disease=" in terms
+
+
+def test_same_seed_same_fit(data, fit):
+    again = fit_population(data, seed=0)
+    assert again.typical["Cmax"].value == fit.typical["Cmax"].value
+
+
+def test_single_level_covariate_left_out_with_note(data):
+    one = data.assign(disease="T-ALL")
+    small = one[one["USUBJID"].isin(sorted(one["USUBJID"].unique())[:12])]
+    fit = fit_population(small, covariates=("disease",))
+    assert fit.covariate_effects == {} and any("one level" in n for n in fit.notes)
+
+
+def test_missing_covariate_column_is_named(data):
+    with pytest.raises(InvalidValue, match="including covariate `disease`"):
+        fit_population(data.drop(columns=["disease"]))
+
+
+def test_missing_required_column_is_named(data):
+    with pytest.raises(InvalidValue, match="Invalid `adpc columns`: .*including `AVAL`"):
+        fit_population(data.drop(columns=["AVAL"]))
+
+
+def test_unknown_method_refused(data):
+    with pytest.raises(InvalidValue, match="Invalid `method`"):
+        fit_population(data, method="nuts")
+
+
+def test_diagnostics_written(fit, data, tmp_path):
+    from celltrial.kinetics import diagnostics
+
+    paths = diagnostics.save_all(fit, data, tmp_path)
+    names = {p.name for p in paths}
+    assert {"ck_individual_fits.png", "ck_goodness_of_fit.png", "ck_vpc.png"} <= names
+    assert all(p.stat().st_size > 1000 for p in paths)
+    vpc = diagnostics.vpc_table(fit, n_sim=100)
+    # the observed median lies inside the simulated 90% band at most sample times
+    inside = (vpc["obs_p50"] >= vpc["sim_p50_lo"]) & (vpc["obs_p50"] <= vpc["sim_p50_hi"])
+    assert inside.mean() >= 0.75

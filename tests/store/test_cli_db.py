@@ -1,0 +1,62 @@
+"""`celltrial db init | import | export`: summaries per domain, exit 1 on refused input."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from celltrial.cli.main import app
+from celltrial.protocols import list_ids
+
+from .conftest import STUDY, make_frames
+
+runner = CliRunner()
+
+
+def _csv_folder(path, frames=None):
+    path.mkdir()
+    for name, frame in (frames or make_frames()).items():
+        frame.to_csv(path / f"{name}.csv", index=False)
+    return path
+
+
+def test_init_import_export(db_url, tmp_path):
+    result = runner.invoke(app, ["db", "init", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "revision 0001" in result.output and all(i in result.output for i in list_ids())
+    folder = _csv_folder(tmp_path / "in")
+    result = runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db", db_url,
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["records"] == {name: len(f) for name, f in make_frames().items()}
+    for fmt, suffix in (("csv", ".csv"), ("xpt", ".xpt"), ("dataset-json", ".json")):
+        out = tmp_path / fmt
+        result = runner.invoke(app, ["db", "export", "--study", STUDY, "--format", fmt,
+                                     "--out", str(out), "--db", db_url])
+        assert result.exit_code == 0, result.output
+        assert "LB" in result.output and "total" in result.output
+        assert len(list(out.glob(f"*{suffix}"))) == len(make_frames())
+
+
+def test_refused_import_exits_1_naming_file_row_column_value(sqlite_url, tmp_path):
+    assert runner.invoke(app, ["db", "init", "--db", sqlite_url]).exit_code == 0
+    frames = make_frames()
+    frames["VS"].loc[0, "VSSTRESN"] = -70.2
+    folder = _csv_folder(tmp_path / "bad", frames)
+    result = runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db",
+                                 sqlite_url])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "VS.csv row 1 (line 2), column VSSTRESN" in text and "-70.2" in text
+    export = runner.invoke(app, ["db", "export", "--study", STUDY, "--format", "csv",
+                                 "--out", str(tmp_path / "out"), "--db", sqlite_url, "--json"])
+    assert json.loads(export.stdout)["records"] == {"DM": 0}
+
+
+def test_unknown_study_exits_1(sqlite_url, tmp_path):
+    runner.invoke(app, ["db", "init", "--db", sqlite_url, "--no-studies"])
+    result = runner.invoke(app, ["db", "export", "--study", "nope", "--out", str(tmp_path),
+                                 "--db", sqlite_url])
+    assert result.exit_code == 1 and "Invalid `study`" in result.output

@@ -1,0 +1,80 @@
+"""Migrations build the schema the ORM declares, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from celltrial.errors import StoreError
+from celltrial.store import DOMAINS, init_db, open_store
+from celltrial.store.schema import metadata
+
+
+def test_init_db_creates_every_table(db_url):
+    assert init_db(db_url) == "0001"
+    store = open_store(db_url)
+    try:
+        tables = set(sa.inspect(store.engine).get_table_names())
+    finally:
+        store.close()
+    expected = {d.table for d in DOMAINS.values()} | {"study", "site", "user", "audit",
+                                                      "alembic_version"}
+    assert expected <= tables
+
+
+def test_migrated_schema_equals_orm_metadata(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    init_db(db_url)
+    store = open_store(db_url)
+    try:
+        with store.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            diff = compare_metadata(context, metadata)
+    finally:
+        store.close()
+    assert diff == []
+
+
+def test_init_db_twice_is_a_no_op(db_url):
+    assert init_db(db_url) == init_db(db_url) == "0001"
+
+
+def test_sqlite_folder_is_created_and_foreign_keys_are_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new' / 'deeper' / 'ct.db'}"
+    init_db(url)
+    store = open_store(url)
+    try:
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.close()
+    assert (tmp_path / "new" / "deeper" / "ct.db").exists()
+
+
+def test_default_url_comes_from_the_environment(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("CELLTRIAL_DATABASE_URL", url)
+    init_db()
+    store = open_store()
+    try:
+        assert store.url == url
+    finally:
+        store.close()
+
+
+def test_bad_url_is_a_store_error():
+    with pytest.raises(StoreError, match="Invalid `database URL`"):
+        open_store("not a url")
+
+
+def test_a_database_without_schema_asks_for_init(tmp_path):
+    from celltrial.store import read_domains
+
+    store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with pytest.raises(StoreError, match=r"no celltrial schema.*celltrial db init"):
+            read_domains(store, "cd7-zz-phase1")
+    finally:
+        store.close()

@@ -1,0 +1,92 @@
+"""CSV import -> XPT and Dataset-JSON export -> read back gives equal data (values and types)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyreadstat
+import pytest
+
+from celltrial.store import (
+    DOMAINS,
+    export_csv_dir,
+    export_dataset_json,
+    export_xpt,
+    import_csv_dir,
+    read_dataset_json_dir,
+    read_domains,
+    read_xpt_dir,
+    register_study,
+)
+
+from .conftest import STUDY, make_frames
+
+
+@pytest.fixture()
+def imported(store, tmp_path):
+    """The hand-made frames written as CSV files and imported through import_csv_dir."""
+    folder = tmp_path / "csv_in"
+    folder.mkdir()
+    for name, frame in make_frames().items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    summary = import_csv_dir(store, STUDY, folder, user="importer")
+    assert summary.records == {name: len(f) for name, f in make_frames().items()}
+    return store
+
+
+def _assert_same(read_back: dict[str, pd.DataFrame], stored: dict[str, pd.DataFrame]):
+    assert set(read_back) == set(make_frames())
+    for name, frame in read_back.items():
+        pd.testing.assert_frame_equal(frame, stored[name], check_dtype=True)
+
+
+def test_csv_import_then_xpt_round_trip(imported, tmp_path):
+    stored = read_domains(imported, STUDY)
+    files = export_xpt(imported, STUDY, tmp_path / "xpt")
+    assert sorted(f.name for f in files) == sorted(f"{n.lower()}.xpt" for n in make_frames())
+    _assert_same(read_xpt_dir(tmp_path / "xpt"), stored)
+
+
+def test_xpt_is_version_5_with_names_and_labels(imported, tmp_path):
+    export_xpt(imported, STUDY, tmp_path / "xpt")
+    frame, meta = pyreadstat.read_xport(str(tmp_path / "xpt" / "dm.xpt"))
+    assert meta.table_name == "DM" and meta.file_label == "Demographics"
+    assert all(len(c) <= 8 for c in frame.columns)
+    assert meta.column_names_to_labels["RFSTDTC"] == "Subject Reference Start Date/Time"
+    assert (tmp_path / "xpt" / "dm.xpt").read_bytes()[:80].startswith(
+        b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!")
+
+
+def test_csv_import_then_dataset_json_round_trip(imported, tmp_path):
+    stored = read_domains(imported, STUDY)
+    export_dataset_json(imported, STUDY, tmp_path / "json")
+    _assert_same(read_dataset_json_dir(tmp_path / "json"), stored)
+
+
+def test_dataset_json_metadata(imported, tmp_path):
+    export_dataset_json(imported, STUDY, tmp_path / "json")
+    document = json.loads((tmp_path / "json" / "ae.json").read_text())
+    assert document["datasetJSONVersion"] == "1.1.0"
+    assert (document["name"], document["itemGroupOID"], document["records"]) == ("AE", "IG.AE", 2)
+    by_name = {c["name"]: c for c in document["columns"]}
+    assert list(by_name) == list(DOMAINS["AE"].columns)
+    assert by_name["AETOXGR"] == {"itemOID": "IT.AE.AETOXGR", "name": "AETOXGR",
+                                  "label": "Standard Toxicity Grade", "dataType": "integer"}
+    assert by_name["AESEQ"]["keySequence"] == 3
+    assert by_name["AETERM"]["dataType"] == "string" and by_name["AETERM"]["length"] == 11
+    row = dict(zip(by_name, document["rows"][1], strict=True))
+    assert (row["AETOXGR"], row["AEENDTC"], row["AESER"]) == (3, None, "Y")
+
+
+def test_csv_export_imports_into_another_study_unchanged(imported, tmp_path):
+    export_csv_dir(imported, STUDY, tmp_path / "csv_out")
+    register_study(imported, "copy-study", "A copy")
+    for file in (tmp_path / "csv_out").glob("*.csv"):
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        frame.assign(STUDYID="copy-study").to_csv(file, index=False)
+    import_csv_dir(imported, "copy-study", tmp_path / "csv_out", user="importer")
+    original, copy = read_domains(imported, STUDY), read_domains(imported, "copy-study")
+    for name in DOMAINS:
+        pd.testing.assert_frame_equal(copy[name].drop(columns="STUDYID"),
+                                      original[name].drop(columns="STUDYID"))
