@@ -130,6 +130,19 @@ def test_cumulative_incidence_of_relapse_by_hand():
     assert r.sensitivity["death_in_remission"]["estimate"] == pytest.approx(1 / 3)
 
 
+def test_cir_with_every_remission_censored_is_zero():
+    """No relapse and no death in remission: the cumulative incidence is 0 (not an error), with
+    no confidence interval (a log(-log) interval is undefined at 0)."""
+    domains = {k: v[v["USUBJID"].isin(["S1", "S5"])] for k, v in make_domains().items()}
+    protocol, endpoint = _endpoint("nct04762485", "cir", time_frame_days=100)
+    r = compute_endpoint(derive_datasets(domains, protocol), endpoint, protocol)
+    assert r.status == "ok"
+    assert r.estimate == 0.0 and r.ci is None
+    assert r.n == 1
+    assert r.estimates["relapses"] == 0 and r.estimates["deaths_in_remission"] == 0
+    assert r.estimates["death_in_remission"]["estimate"] == 0.0
+
+
 def test_no_responder_gives_reasons():
     domains = make_domains()
     rs = domains["RS"]

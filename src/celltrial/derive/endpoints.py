@@ -441,7 +441,9 @@ def _cif_summary(adtte: pd.DataFrame, paramcd: str, days: int) -> dict[str, Any]
         raise NotComputable("no patient in remission (CR/CRh/CRi): cumulative incidence of "
                             "relapse needs at least one")
     time, cause = rows["AVAL"].to_numpy(float), rows["EVNTTYPE"].to_numpy(int)
-    fit = cumulative_incidence(time, cause)
+    # No relapse and no death in remission: the Aalen-Johansen estimate is 0 for both causes
+    # with variance 0 (cmprsk::cuminc refuses such data, so there is no fit to ask).
+    fit = cumulative_incidence(time, cause) if (cause != 0).any() else None
     landmark = min(float(days), float(time.max()))
     out: dict[str, Any] = {"n": len(rows), "relapses": int((cause == 1).sum()),
                            "deaths_in_remission": int((cause == 2).sum()),
@@ -457,6 +459,8 @@ def _cif_summary(adtte: pd.DataFrame, paramcd: str, days: int) -> dict[str, Any]
 def _cif_at(fit: Any, cause: int, time: float) -> tuple[float, float]:
     """Estimate and variance of the CIF of ``cause`` at ``time`` (cuminc/timepoints semantics:
     the step function's value at ``time``; 0 before the first event)."""
+    if fit is None:
+        return 0.0, 0.0
     table = fit.at([time])
     rows = table[table["cause"].astype(str) == str(cause)]
     if rows.empty:
