@@ -174,6 +174,7 @@ ROWS = [
     ("Hypophosphatemia", 0.5, "mmol/L", 0.8, _, _, "life_threatening", 4),
     ("Hypophosphatemia", 0.5, "mmol/L", 0.8, _, _, "death", 5),
     ("Hypophosphatemia", 0.9, "mmol/L", 0.8, _, _, "oral_replacement", 0),
+    ("Hypophosphatemia", 0.79, "mmol/L", 0.8, _, _, _, 1),  # assumed: laboratory finding only
     ("Hypophosphatemia", 0.5, "mmol/L", _, _, _, "oral_replacement", 2),  # LLN not given
     # Hypophosphatemia, numeric CTCAE v4.03 only when asked for by name
     ("Hypophosphatemia (CTCAE v4.03)", 0.8, "mmol/L", 0.9, _, _, _, 1),
@@ -237,6 +238,8 @@ def test_result_carries_rule_units_and_assumption():
     assert "baseline assumed normal" in r.assumed
     assert "1.5 x ULN" in r.rule
     assert grade_lab("Neutrophil count decreased", 0.3, "10^9/L") > 3
+    r = grade_lab("Hypophosphatemia", 0.5, "mmol/L", lln=0.8)
+    assert r == 1 and "laboratory finding only" in r.assumed
     with pytest.raises(AttributeError):
         r.rule = "x"  # type: ignore[misc]
 
@@ -271,7 +274,6 @@ def test_bad_input_names_the_problem(kwargs, message):
     (NEUT, 1.7, "10^9/L", {}, "needs lln"),
     (ALT, 50, "U/L", {}, "needs uln"),
     (ALT, 50, "U/L", {"baseline": 30}, "needs ULN"),
-    ("Hypophosphatemia", 0.5, "mmol/L", {"lln": 0.8}, "clinical criteria only"),
     ("Hypophosphatemia", 0.5, "mmol/L", {}, "clinical criteria only"),
 ])
 def test_missing_reference_is_not_guessed(term, value, unit, kwargs, message):

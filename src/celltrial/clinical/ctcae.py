@@ -28,7 +28,7 @@ Rules kept from CTCAE v5.0:
   finding only, intervention not indicated; 2 oral replacement therapy indicated; 3 severe
   or medically significant, hospitalization indicated; 4 life-threatening; 5 death); the
   admiral v5 spec has no numeric rule for it. A value below LLN without a qualifier is
-  :class:`~celltrial.errors.NotComputable`. The numeric CTCAE v4.03 table is available
+  grade 1 (the laboratory finding is all that is known), with ``assumed`` saying so. The numeric CTCAE v4.03 table is available
   only when asked for explicitly, as the term "Hypophosphatemia (CTCAE v4.03)".
 - Hyponatremia's "125-129 mmol/L" is read on a continuous scale as 125 <= Na < 130.
 - Values and LLN/ULN/baseline are in the same unit; absolute thresholds are compared in
@@ -426,9 +426,12 @@ def grade_lab(term: str, value: float, unit: str, *, lln: float | None = None,
             return LabGrade(0, term=t.name, value=v, unit=unit, value_si=value_si,
                             unit_si=SI_UNIT[t.analyte], rule=rule, assumed=None)
         if not quals:
-            raise NotComputable(f"{t.name}: {v:g} {unit} < LLN; CTCAE v5.0 grades it by "
-                                "clinical criteria only, give a qualifier (asymptomatic, "
-                                "oral_replacement, hospitalization, life_threatening, death)")
+            return LabGrade(1, term=t.name, value=v, unit=unit, value_si=value_si,
+                            unit_si=SI_UNIT[t.analyte], rule=f"{t.text[1]}: {rule.split(': ', 1)[-1]}",
+                            assumed="no qualifier given: grade 1 (laboratory finding only) "
+                            "assumed; CTCAE v5.0 grades hypophosphatemia by clinical criteria "
+                            "only (oral_replacement 2, hospitalization 3, life_threatening 4, "
+                            "death 5)")
         grade = 0
     if t.symptom is not None and grade == t.symptom.grade:
         given = [t.symptom.qualifiers[q] for q in quals if q in t.symptom.qualifiers]
