@@ -34,10 +34,20 @@ ALL = "all"
 """Group label used when no grouping variable is given."""
 
 
+def _sorted_unique(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of the sorted ``y``, the index of each one's first row, and each row's
+    value index (``np.unique(..., return_index, return_inverse)`` without sorting again)."""
+    new = np.empty(y.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(y[1:], y[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    return y[first], first, np.cumsum(new) - 1
+
+
 def _cinc(y: np.ndarray, failed: np.ndarray, of_cause: np.ndarray) -> tuple[np.ndarray, ...]:
     """cmprsk's ``cinc`` for one group and cause: step-function corners (x, f, v). y sorted."""
     n = y.size
-    ut, first = np.unique(y, return_index=True)
+    ut, first, _ = _sorted_unique(y)
     starts = np.append(first, n)
     cnt = np.diff(starts)
     cum_f = np.concatenate([[0], np.cumsum(failed)])
@@ -78,19 +88,31 @@ def _cinc(y: np.ndarray, failed: np.ndarray, of_cause: np.ndarray) -> tuple[np.n
     return x, est, var
 
 
-def _crst(y: np.ndarray, m: np.ndarray, g: np.ndarray, ng: int, rho: float
+def _gray_counts(y: np.ndarray, cause_index: np.ndarray, g: np.ndarray, ng: int, nc: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Risk sets (t, group) and failures (cause, t, group) at the distinct failure times of the
+    sorted ``y``; ``cause_index`` is 0 for censored, 1..nc for the causes. One pass for all
+    causes (cmprsk's ``crstm`` recounts them per cause)."""
+    failed = np.flatnonzero(cause_index)
+    _, first_row, rank = _sorted_unique(y[failed])
+    first = np.searchsorted(y, y[failed[first_row]])  # first row (of all) at each failure time
+    ne = first.size
+    rs = np.empty((ne, ng))
+    for j in range(ng):                    # at risk in group j: rows from `first` on
+        in_j = np.concatenate([[0], np.cumsum(g == j)])
+        rs[:, j] = in_j[-1] - in_j[first]
+    cell = (cause_index[failed] - 1) * (ne * ng) + rank * ng + g[failed]
+    d = np.bincount(cell, minlength=nc * ne * ng).reshape(nc, ne, ng).astype(float)
+    return rs, d
+
+
+def _crst(rs: np.ndarray, d1: np.ndarray, d2: np.ndarray, rho: float
           ) -> tuple[np.ndarray, np.ndarray]:
-    """cmprsk's ``crst`` (one stratum): score s (ng-1) and covariance V of Gray's test. y sorted."""
-    ut, ti = np.unique(y, return_inverse=True)
-    nt = ut.size
-    cell = ti * ng + g
-    size = nt * ng
-    count = np.bincount(cell, minlength=size).reshape(nt, ng).astype(float)
-    d1 = np.bincount(cell, weights=(m == 1), minlength=size).reshape(nt, ng)
-    d2 = np.bincount(cell, weights=(m == 2), minlength=size).reshape(nt, ng)
-    rs = np.cumsum(count[::-1], axis=0)[::-1]
-    ev = (d1 + d2).sum(axis=1) > 0
-    rs, d1, d2 = rs[ev], d1[ev], d2[ev]
+    """cmprsk's ``crst`` (one stratum): score s (ng-1) and covariance V of Gray's test, from the
+    risk sets ``rs`` and the failures of the cause of interest ``d1`` and of the other causes
+    ``d2`` at the distinct failure times (rows) per group (columns)."""
+    ng = rs.shape[1]
+    ones = np.ones(ng)
     act = rs > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         skm = np.cumprod(np.where(act, (rs - d1 - d2) / rs, 1.0), axis=0)
@@ -98,39 +120,54 @@ def _crst(y: np.ndarray, m: np.ndarray, g: np.ndarray, ng: int, rho: float
         f1 = np.cumsum(np.where(act, skmm * d1 / rs, 0.0), axis=0)
         f1m = np.vstack([np.zeros((1, ng)), f1[:-1]])
         h = np.where(act, rs / skmm, 0.0)
-        tr = h.sum(axis=1)
-        tq = np.where(act, rs * (1 - f1m) / skmm, 0.0).sum(axis=1)
-        nd1, nd2 = d1.sum(axis=1), d2.sum(axis=1)
+        tr = h @ ones
+        tq = np.where(act, rs * (1 - f1m) / skmm, 0.0) @ ones
+        nd1 = d1 @ ones
         f = np.cumsum(nd1 / tr)
         fm = np.concatenate([[0.0], f[:-1]])
         fb = (1 - fm) ** rho
-        a = (fb[:, None, None] * (h[:, :, None] * np.eye(ng)[None]
-                                  - h[:, :, None] * h[:, None, :] / tr[:, None, None]))
+        a = (fb / tr)[:, None, None] * h[:, :, None] * h[:, None, :]
+        a *= -1.0
+        diag = np.arange(ng)
+        a[:, diag, diag] += fb[:, None] * h
         c = np.cumsum(a * (nd1 / (tr * (1 - fm)))[:, None, None], axis=0)
-        score = np.where(act, fb[:, None] * (d1 - nd1[:, None] * rs * (1 - f1m) / (skmm * tq[:, None])),
-                         0.0).sum(axis=0)[: ng - 1]
+        score = (np.where(act, fb[:, None] * (d1 - nd1[:, None] * rs * (1 - f1m)
+                                              / (skmm * tq[:, None])), 0.0).T @ np.ones(len(rs)))
+        score = score[: ng - 1]
         # cause-of-interest failures
         on = act & (nd1 > 0)[:, None]
         t4 = np.where(skm > 0, 1 - (1 - f[:, None]) / skm, 1.0)
         t5 = np.where(nd1[:, None] > 1, 1 - (nd1[:, None] - 1) / (tr[:, None] * skmm - 1), 1.0)
         t3 = np.where(on, t5 * skmm * nd1[:, None] / (tr[:, None] * rs), 0.0)
-        v3 = (t4 * t4 * t3).sum(axis=0)
+        v3 = (t4 * t4 * t3).T @ np.ones(len(rs))
         t1 = a - t4[:, None, :] * c
-        v2 = (t1 * (t4 * t3)[:, None, :]).sum(axis=0)
-        v = np.einsum("tik,tjk,tk->ij", t1, t1, t3)
+        v2 = _weighted_sum(t1, t4 * t3)
+        v = _weighted_gram(t1, t3)
         # other-cause failures
         on2 = (skm > 0) & (d2 > 0)
         t4 = np.where(on2, (1 - f[:, None]) / skm, 0.0)
         t5 = np.where(d2 > 1, 1 - (d2 - 1.0) / (rs - 1.0), 1.0)
         t3 = np.where(on2, t5 * skmm * skmm * d2 / (rs * rs), 0.0)
-        v3 = v3 + (t4 * t4 * t3).sum(axis=0)
+        v3 = v3 + (t4 * t4 * t3).T @ np.ones(len(rs))
         t1 = t4[:, None, :] * c
-        v2 = v2 - (t1 * (t4 * t3)[:, None, :]).sum(axis=0)
-        v = v + np.einsum("tik,tjk,tk->ij", t1, t1, t3)
+        v2 = v2 - _weighted_sum(t1, t4 * t3)
+        v = v + _weighted_gram(t1, t3)
     cf = c[-1]
     v = v + (cf * v3[None, :]) @ cf.T + cf @ v2.T + v2 @ cf.T
     k = ng - 1
     return score, v[:k, :k]
+
+
+def _weighted_sum(t1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``sum over t of t1[t, i, k] * w[t, k]`` (an (ng, ng) matrix) by matrix products."""
+    return np.einsum("tik,tk->ik", t1, w, optimize=True)
+
+
+def _weighted_gram(t1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``sum over t, k of t1[t, i, k] * t1[t, j, k] * w[t, k]`` as one matrix product (BLAS)."""
+    ng = t1.shape[1]
+    a = t1.transpose(1, 0, 2).reshape(ng, -1)
+    return (a * w.reshape(1, -1)) @ a.T
 
 
 @dataclass(frozen=True)
@@ -214,7 +251,11 @@ def cumulative_incidence(time: object, cause: object, group: object = None, cenc
     ng = g_lab.size
     rows = []
     tests = []
-    for k in causes:
+    if ng > 1:
+        cause_index = np.where(failed, np.searchsorted(causes, c) + 1, 0)
+        rs, d = _gray_counts(t, cause_index, gi, ng, causes.size)
+        d_all = d.sum(axis=0)
+    for i, k in enumerate(causes):
         of_cause = c == k
         for j in range(ng):
             sel = gi == j
@@ -222,8 +263,7 @@ def cumulative_incidence(time: object, cause: object, group: object = None, cenc
             rows.append(pd.DataFrame({"group": g_lab[j], "cause": k, "time": x,
                                       "est": est, "var": var}))
         if ng > 1:
-            tests.append((k, *_gray(t, np.where(of_cause, 1, np.where(failed, 2, 0)), gi, ng,
-                                    rho)))
+            tests.append((k, *_gray(rs, d[i], d_all - d[i], rho)))
     gray = None
     if tests:
         gray = pd.DataFrame(tests, columns=["cause", "stat", "pv", "df"])
@@ -232,12 +272,12 @@ def cumulative_incidence(time: object, cause: object, group: object = None, cenc
                      causes=tuple(causes.tolist()))
 
 
-def _gray(t: np.ndarray, m: np.ndarray, gi: np.ndarray, ng: int, rho: float
+def _gray(rs: np.ndarray, d1: np.ndarray, d2: np.ndarray, rho: float
           ) -> tuple[float, float, int]:
     from scipy.special import chdtr
 
-    score, v = _crst(t, m, gi, ng, rho)
-    df = ng - 1
+    score, v = _crst(rs, d1, d2, rho)
+    df = rs.shape[1] - 1
     sv = np.linalg.svd(v, compute_uv=False)
     if sv.size == 0 or sv[-1] <= 1e-7 * sv[0]:
         return float("nan"), float("nan"), df
