@@ -119,3 +119,35 @@ def test_diagnostics_written(fit, data, tmp_path):
     # the observed median lies inside the simulated 90% band at most sample times
     inside = (vpc["obs_p50"] >= vpc["sim_p50_lo"]) & (vpc["obs_p50"] <= vpc["sim_p50_hi"])
     assert inside.mean() >= 0.75
+
+
+def test_covariance_holds_an_uninformed_parameter_and_inverts_the_rest():
+    """Information [[4, 0, 0], [0, 1, 0], [0, 0, -0.5]]: the third parameter is not informed;
+    the others get SEs 1/2 and 1 (the inverse of their block)."""
+    from celltrial.kinetics.population import _covariance
+
+    cov, held = _covariance(np.diag([4.0, 1.0, -0.5]))
+    assert held == (2,)
+    assert np.sqrt(np.diag(cov)[:2]).tolist() == [0.5, 1.0]
+    assert np.isnan(cov[2]).all() and np.isnan(cov[:, 2]).all()
+    cov, held = _covariance(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    assert held == () and np.allclose(cov, np.linalg.inv([[2.0, 1.0], [1.0, 2.0]]))
+
+
+def test_fit_to_a_virtual_study_reports_what_the_data_do_not_inform():
+    """Virtual CD7 CAR-T patients (mechanistic model) persist on a flat plateau: the terminal
+    slope beta is not informed; the fit says so and still gives SEs for Cmax and Tmax."""
+    from celltrial.derive import derive_datasets
+    from celltrial.kinetics import simulate_study
+    from celltrial.protocols import load
+
+    protocol = load("cd7-aml-mll")
+    adpc = derive_datasets(simulate_study(protocol, 40, seed=1), protocol)["adpc"]
+    fit = fit_population(adpc, seed=0)
+    assert fit.n_subjects > 20
+    assert np.isfinite(fit.typical["Cmax"].se) and np.isfinite(fit.typical["Tmax"].se)
+    if not fit.covariance_ok:
+        note = next(n for n in fit.notes if n.startswith("covariance step"))
+        table = fit.parameter_table()
+        held = table[table["se"].isna()]["parameter"].tolist()
+        assert held and all(name in note for name in held)

@@ -261,6 +261,9 @@ class PopulationFit:
         def add(name: str, e: Estimate, unit: str, note: str) -> None:
             if np.isfinite(e.se):
                 unc = f"RSE {e.rse_pct:.0f}%; 90% CI {e.ci90_low:.4g} to {e.ci90_high:.4g}"
+            elif self.covariance_ok is False and any("no information on" in n
+                                                      for n in self.notes):
+                unc = "not estimated (not informed by the data; see notes)"
             else:
                 unc = "not estimated (covariance step failed)"
             rows.append({"parameter": name, "estimate": e.value, "uncertainty": unc, "unit": unit,
@@ -344,8 +347,11 @@ def fit_population(adpc: pd.DataFrame, *,
     run.run()
     draws = run.final_draws()
     info, cov_ok = run.louis_information(draws)
-    cov = np.linalg.inv(info) if cov_ok else np.full(info.shape, np.nan)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if cov_ok else np.full(len(info), np.nan)
+    names = [n for p, name in enumerate(PARAMETERS) for n in
+             [name] + ([f"{name} ~ {term}" for term in design.terms] if p in targets else [])]
+    names += [f"omega2_{p}" for p in PARAMETERS] + ["sigma"]
+    cov, dropped = _covariance(info)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
 
     typical: dict[str, Estimate] = {}
     effects: dict[str, Estimate] = {}
@@ -362,9 +368,17 @@ def fit_population(adpc: pd.DataFrame, *,
     mu_i = run.mu_individual()
     phi_mean, phi_sd = draws.mean(axis=0), draws.std(axis=0)
     individual = _individual_frame(obs, mu_i, phi_mean - mu_i, phi_sd)
-    notes = obs.notes + design.notes + (() if cov_ok else (
-        "covariance step failed (information matrix not positive definite): SEs not reported; "
-        "try fewer covariates or check the data",))
+    if cov_ok:
+        failure: tuple[str, ...] = ()
+    elif dropped is None:
+        failure = ("covariance step failed (information matrix not positive definite): SEs not "
+                   "reported; try fewer covariates or check the data",)
+    else:
+        failure = ("covariance step: the data carry no information on "
+                   f"{', '.join(names[k] for k in dropped)} (observed information <= 0): no SE "
+                   f"for {'it' if len(dropped) == 1 else 'them'}; the other SEs are "
+                   "conditional on the estimate",)
+    notes = obs.notes + design.notes + failure
     theta = np.concatenate([np.concatenate(run.coef), np.log(run.omega2), [np.log(run.sigma)]])
     return PopulationFit(
         typical=typical, omega=omega, sigma=sigma, covariate_effects=effects,
@@ -553,6 +567,29 @@ class _SAEM:
         lls = [self.loglik(np.tile(d, (self.chains, 1))).sum() / self.chains
                for d in draws[:: max(1, len(draws) // 20)]]
         return float(np.mean(prior) - np.mean(lls))
+
+
+def _covariance(info: np.ndarray, max_dropped: int = 3
+                ) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """Inverse of the observed information; when it is not positive definite, the parameters
+    the data do not inform (the largest component of the most negative eigenvector, one at a
+    time, at most ``max_dropped``) are held at their estimate and the rest inverted (conditional
+    SEs). Returns the covariance (NaN rows and columns for the held parameters) and the held
+    indices (``()`` when none, None when even that fails: all NaN)."""
+    size = len(info)
+    keep = list(range(size))
+    for _ in range(max_dropped + 1):
+        sub = info[np.ix_(keep, keep)]
+        try:
+            np.linalg.cholesky(sub)
+        except np.linalg.LinAlgError:
+            w, v = np.linalg.eigh(sub)
+            keep.pop(int(np.argmax(np.abs(v[:, 0]))))
+            continue
+        cov = np.full((size, size), np.nan)
+        cov[np.ix_(keep, keep)] = np.linalg.inv(sub)
+        return cov, tuple(k for k in range(size) if k not in keep)
+    return np.full((size, size), np.nan), None
 
 
 def _individual_frame(obs: Observations, mu_i: np.ndarray, eta: np.ndarray,
