@@ -1,0 +1,64 @@
+"""`celltrial web`: serve the web app for sites, add users."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from celltrial.cli.common import DB_OPTION, console, user_errors
+
+web_app = typer.Typer(help="The web app for sites: serve it, add users.", no_args_is_help=True)
+
+
+@web_app.command("serve")
+def serve(
+    db: str | None = DB_OPTION,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the web app and JSON API with uvicorn (set CELLTRIAL_SECRET_KEY so that
+    sessions survive a restart)."""
+    import uvicorn
+
+    from celltrial.store import get_user  # noqa: F401 - fail early on a broken install
+    from celltrial.web import create_app
+
+    with user_errors():
+        app = create_app(db)
+    console.print(f"celltrial web on http://{host}:{port} (database {app.state.store.url})")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@web_app.command("add-user")
+def add_user(
+    username: str = typer.Argument(..., help="User name (login)."),
+    role: str = typer.Option(..., "--role", help="admin, investigator, coordinator, monitor "
+                             "or statistician."),
+    site: str | None = typer.Option(None, "--site", help="Site id the user belongs to "
+                                    "(investigator, coordinator; monitor: none = all sites)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                        help="Read the password from the first line of stdin."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Add a user; the password is prompted twice (hidden) or read from stdin."""
+    from celltrial.store import add_user as store_add_user
+    from celltrial.store import open_store
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with user_errors():
+        store = open_store(db)
+        try:
+            user = store_add_user(store, username, role, password, site=site, by="cli")
+        finally:
+            store.close()
+    console.print(f"User [bold]{user.username}[/] added: role {user.role}"
+                  + (f", site {user.site_id}" if user.site_id else ", all sites"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `web` group to the root app."""
+    app.add_typer(web_app, name="web")

@@ -1,0 +1,97 @@
+"""The web application factory: ``create_app(database_url=None, secret_key=None)``.
+
+Run with ``celltrial web serve`` (uvicorn). The database must exist (``celltrial db init``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from celltrial.store import open_store
+from celltrial.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Forbidden, LoginRequired
+from celltrial.web.auth import login_redirect
+from celltrial.web.data import NotFound
+
+SECRET_ENV = "CELLTRIAL_SECRET_KEY"
+log = logging.getLogger("celltrial.web")
+
+
+def _secret(secret_key: str | None) -> str:
+    key = secret_key or os.environ.get(SECRET_ENV)
+    if key:
+        return key
+    message = (f"{SECRET_ENV} is not set: using a random per-process session key; sessions "
+               "do not survive a restart (and are not shared between worker processes)")
+    warnings.warn(message, stacklevel=3)
+    log.warning(message)
+    return secrets.token_urlsafe(48)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def create_app(database_url: str | None = None, secret_key: str | None = None) -> FastAPI:
+    """The FastAPI app on the store at ``database_url`` (default: the configured database)."""
+    from starlette.middleware.sessions import SessionMiddleware
+
+    from celltrial.web import api, auth, pages
+
+    store = open_store(database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(title="celltrial", summary="Trial data capture for CAR-T studies",
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+                  lifespan=lifespan)
+    app.state.store = store
+    app.add_middleware(SessionMiddleware, secret_key=_secret(secret_key),
+                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE,
+                       same_site="lax", https_only=False)
+    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")),
+              name="static")
+    app.include_router(auth.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(LoginRequired)
+    def _login(request: Request, _exc: LoginRequired) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "Not logged in: POST /api/login first"},
+                                status_code=401)
+        return login_redirect(request)
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return pages.render(request, "error.html", status_code=403, title="Forbidden",
+                            message=str(exc))
+
+    @app.exception_handler(NotFound)
+    def _not_found(request: Request, _exc: NotFound) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "Not found"}, status_code=404)
+        return pages.render(request, "error.html", status_code=404, title="Not found",
+                            message="No such page, study or subject.")
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": "Invalid request", "errors": exc.errors()},
+                            status_code=422)
+
+    return app

@@ -1,0 +1,533 @@
+"""Data capture: form/JSON input -> graded SDTM record -> one audited write.
+
+Each entry is parsed field by field, graded with :mod:`celltrial.clinical` and written with
+:func:`celltrial.store.write_domains` (one transaction, validated, audited). Problems are
+collected per input field in a :class:`FieldErrors` (nothing is written then): parsing errors,
+the graders' ``InvalidValue``/``NotComputable`` and the store's validation messages, each
+mapped back to the field the user typed it in.
+
+Labs (LB): ``test`` (LBTESTCD with a CTCAE term), ``value``, ``unit`` (default the standard
+unit), ``lln``, ``uln``, ``date``; graded with ``grade_lab`` (tests with two directions, e.g.
+potassium, graded both ways and the worse kept, as ADLB does). Stored: LBORRES/LBORRESU as
+typed, LBSTRESN/LBSTRESU in the standard unit, LBORNRLO/LBORNRHI converted to the standard
+unit (so that ADLB grades the stored row as it was graded here), LBTOXGR the grade.
+
+CRS/ICANS observations (XC): the vocabulary of ``grade_crs``/``grade_icans``; the ICE score
+is given whole (``ice_score``) or by its five items. XCCRSGR and XCICAGR are the grades.
+
+Adverse events (AE): ``term``, ``decod``, ``grade``, ``start``, ``end``, ``serious``,
+``related``, ``outcome``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from celltrial.clinical import grade_crs, grade_icans, grade_lab, ice_score
+from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
+from celltrial.clinical.ctcae import lookup_term
+from celltrial.clinical.units import convert
+from celltrial.errors import CelltrialError, StoreError
+from celltrial.store import Store, update_record, write_domains
+from celltrial.store.plausibility import test_ranges, vocabularies
+from celltrial.store.schema import TABLES
+
+SOURCE = "web"
+
+
+class FieldErrors(CelltrialError):
+    """Input refused, by field (``{"value": "Invalid `value`: got ..."}``); nothing written."""
+
+    code = "CT500"
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class LabTest:
+    """A lab test the web form grades: SDTM code and name, category, CTCAE term(s)."""
+
+    code: str
+    name: str
+    category: str
+    terms: tuple[str, ...]
+
+    @property
+    def unit(self) -> str:
+        """Standard unit (the store's plausibility table)."""
+        return test_ranges("LB")[self.code].unit
+
+    @property
+    def analyte(self) -> str:
+        return lookup_term(self.terms[0]).analyte
+
+
+_H, _C = "HEMATOLOGY", "CHEMISTRY"
+LAB_TESTS: dict[str, LabTest] = {t.code: t for t in (
+    LabTest("NEUT", "Neutrophils", _H, ("Neutrophil count decreased",)),
+    LabTest("PLAT", "Platelets", _H, ("Platelet count decreased",)),
+    LabTest("HGB", "Hemoglobin", _H, ("Anemia",)),
+    LabTest("LYM", "Lymphocytes", _H, ("Lymphocyte count decreased",)),
+    LabTest("WBC", "Leukocytes", _H, ("White blood cell decreased",)),
+    LabTest("FIBRINO", "Fibrinogen", _H, ("Fibrinogen decreased",)),
+    LabTest("ALT", "Alanine Aminotransferase", _C, ("Alanine aminotransferase increased",)),
+    LabTest("AST", "Aspartate Aminotransferase", _C, ("Aspartate aminotransferase increased",)),
+    LabTest("BILI", "Bilirubin", _C, ("Blood bilirubin increased",)),
+    LabTest("CREAT", "Creatinine", _C, ("Creatinine increased",)),
+    LabTest("K", "Potassium", _C, ("Hyperkalemia", "Hypokalemia")),
+    LabTest("SODIUM", "Sodium", _C, ("Hypernatremia", "Hyponatremia")),
+    LabTest("CACORR", "Corrected Calcium", _C, ("Hypercalcemia", "Hypocalcemia")),
+    LabTest("CAION", "Ionized Calcium", _C, ("Hypocalcemia (ionized)",)),
+    LabTest("ALB", "Albumin", _C, ("Hypoalbuminemia",)),
+)}
+"""LBTESTCD -> the CTCAE v5.0 term(s) ``grade_lab`` grades it by (as ADLB's CTCAE_TERMS)."""
+
+CRS_FIELDS = ("temperature_c", "fever_masked", *CRS_LEVELS)
+ICANS_FIELDS = ("ice_score", *ICANS_LEVELS)
+ICE_FIELDS = tuple(ICE_ITEMS)
+
+# input field <-> SDTM variable, per domain (store messages are mapped back with these)
+FIELDS: dict[str, dict[str, str]] = {
+    "LB": {"test": "LBTESTCD", "value": "LBSTRESN", "unit": "LBORRESU", "lln": "LBORNRLO",
+           "uln": "LBORNRHI", "date": "LBDTC", "specimen": "LBSPEC"},
+    "XC": {"date": "XCDTC", "temperature_c": "XCTEMP", "fever_masked": "XCFEVMSK",
+           "hypotension": "XCHYPOT", "oxygen": "XCOXY", "ice_score": "XCICE",
+           "consciousness": "XCLOC", "seizure": "XCSEIZ", "motor": "XCMOTOR",
+           "edema": "XCEDEMA"},
+    "AE": {"term": "AETERM", "decod": "AEDECOD", "grade": "AETOXGR", "scale": "AETOXSCL",
+           "start": "AESTDTC", "end": "AEENDTC", "serious": "AESER", "related": "AEREL",
+           "outcome": "AEOUT"},
+}
+_EXTRA_COLUMNS = {"LBSTRESU": "unit", "LBORRES": "value", "LBTOXGR": "value",
+                  "XCCRSGR": "date", "XCICAGR": "date"}
+
+CORRECTABLE: dict[str, tuple[str, ...]] = {
+    "LB": ("LBDTC", "LBSTRESN", "LBORNRLO", "LBORNRHI"),
+    "XC": ("XCDTC", "XCTEMP", "XCFEVMSK", "XCHYPOT", "XCOXY", "XCICE", "XCLOC", "XCSEIZ",
+           "XCMOTOR", "XCEDEMA"),
+    "AE": ("AETERM", "AEDECOD", "AETOXGR", "AETOXSCL", "AESTDTC", "AEENDTC", "AESER", "AEREL",
+           "AEOUT"),
+}
+"""Fields a correction may change; LB and XC grades are recomputed, never typed."""
+
+ASTCT_TERMS = ("Cytokine release syndrome",
+               "Immune effector cell-associated neurotoxicity syndrome")
+
+
+# ---------------------------------------------------------------- parsing one field
+class _Collector:
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+
+    def fail(self, name: str, got: Any, rule: str) -> None:
+        self.errors.setdefault(name, f"Invalid `{name}`: got `{got!r}`, must be {rule}")
+
+    def raw(self, name: str) -> Any:
+        value = self.data.get(name)
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    def text(self, name: str, *, required: bool = False,
+             choices: tuple[str, ...] | None = None) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                self.fail(name, value, "given")
+            return None
+        if not isinstance(value, str):
+            self.fail(name, value, "text")
+            return None
+        if choices is not None and value not in choices:
+            self.fail(name, value, f"one of {list(choices)}")
+            return None
+        return value
+
+    def number(self, name: str, *, required: bool = False, integer: bool = False
+               ) -> float | int | None:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                self.fail(name, value, "given")
+            return None
+        rule = "a whole number" if integer else "a number"
+        if isinstance(value, bool):
+            self.fail(name, value, rule)
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(name, value, rule)
+            return None
+        if not math.isfinite(number) or (integer and not number.is_integer()):
+            self.fail(name, value, rule)
+            return None
+        return int(number) if integer else number
+
+    def flag(self, name: str) -> bool | None:
+        value = self.raw(name)
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in ("y", "yes", "true", "on", "1"):
+            return True
+        if text in ("n", "no", "false", "off", "0"):
+            return False
+        self.fail(name, value, "yes or no (Y/N, true/false)")
+        return None
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise FieldErrors(self.errors)
+
+
+_BACKTICK = re.compile(r"Invalid `([^`]+)`")
+
+
+def _grader_field(exc: CelltrialError, fields: tuple[str, ...], default: str) -> str:
+    """The input field a grader's message names (``Invalid `lln``` -> lln)."""
+    found = _BACKTICK.search(exc.message)
+    if found:
+        if found.group(1) in fields:
+            return found.group(1)
+    for name in fields:
+        if f"`{name}`" in exc.message:
+            return name
+    for name in fields:
+        if re.search(rf"\b(needs|give)\b.*\b{name}\b", exc.message):
+            return name
+    return default
+
+
+_STORE_LINE = re.compile(r"column (\w+): Invalid `\w+`: (.*?)(?:; nothing was written)?$")
+
+
+def store_errors(domain: str, exc: StoreError) -> dict[str, str]:
+    """The store's validation message split by input field (unmapped lines under ``_form``)."""
+    names = {v: k for k, v in FIELDS.get(domain, {}).items()} | _EXTRA_COLUMNS
+    errors: dict[str, str] = {}
+    for line in exc.message.splitlines():
+        found = _STORE_LINE.search(line)
+        if found:
+            column, rest = found.groups()
+            field = names.get(column, column)
+            errors.setdefault(field, f"Invalid `{field}` ({column}): {rest}")
+        elif line.strip() and not line.strip().endswith("nothing was written:"):
+            errors.setdefault("_form", line.strip().lstrip("- "))
+    return errors or {"_form": exc.message}
+
+
+# ---------------------------------------------------------------- grading
+@dataclass(frozen=True)
+class LabResult:
+    grade: int
+    term: str
+    rule: str
+    assumed: str | None
+
+
+def grade_lab_test(test: LabTest, value: float, unit: str, lln: float | None,
+                   uln: float | None) -> LabResult:
+    """Worst CTCAE grade over ``test``'s terms (raises the first error if none grades)."""
+    best: LabResult | None = None
+    first: CelltrialError | None = None
+    for term in test.terms:
+        try:
+            grade = grade_lab(term, value, unit, lln=lln, uln=uln)
+        except CelltrialError as exc:
+            first = first or exc
+            continue
+        if best is None or int(grade) > best.grade:
+            best = LabResult(int(grade), grade.term, grade.rule, grade.assumed)
+    if best is None:
+        assert first is not None
+        raise first
+    return best
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def build_lab(data: Mapping[str, Any]) -> tuple[dict[str, Any], LabResult]:
+    """An LB record (without USUBJID) and its grade from the input fields."""
+    c = _Collector(data)
+    code = c.text("test", required=True, choices=tuple(LAB_TESTS))
+    value = c.number("value", required=True)
+    lln, uln = c.number("lln"), c.number("uln")
+    date = c.text("date", required=True)
+    specimen = c.text("specimen", choices=vocabularies("LB").get("LBSPEC", ("BLOOD",
+                                                                           "BONE MARROW")))
+    test = LAB_TESTS.get(code or "")
+    unit = c.text("unit") or (test.unit if test else None)
+    if value is not None and value < 0:
+        c.fail("value", data.get("value"), "a finite number >= 0")
+    for name, limit in (("lln", lln), ("uln", uln)):
+        if limit is not None and limit <= 0:
+            c.fail(name, data.get(name), "a finite number > 0")
+    c.raise_if_any()
+    assert test is not None and value is not None and unit is not None
+    fields = ("value", "unit", "lln", "uln")
+    try:
+        result = grade_lab_test(test, value, unit, lln, uln)
+        std = [None if v is None else convert(test.analyte, v, unit, test.unit)
+               for v in (value, lln, uln)]
+    except CelltrialError as exc:
+        raise FieldErrors({_grader_field(exc, fields, "value"): exc.message}) from exc
+    record = {"LBCAT": test.category, "LBTESTCD": test.code, "LBTEST": test.name,
+              "LBSPEC": specimen or "BLOOD", "LBORRES": _fmt(value), "LBORRESU": unit,
+              "LBSTRESN": std[0], "LBSTRESU": test.unit, "LBORNRLO": std[1],
+              "LBORNRHI": std[2], "LBTOXGR": result.grade, "LBDTC": date}
+    return record, result
+
+
+def _observation(c: _Collector) -> dict[str, Any]:
+    obs: dict[str, Any] = {}
+    temperature = c.number("temperature_c")
+    if temperature is not None:
+        obs["temperature_c"] = temperature
+    masked = c.flag("fever_masked")
+    if masked is not None:
+        obs["fever_masked"] = masked
+    for name in (*CRS_LEVELS, *ICANS_LEVELS):
+        value = c.text(name)
+        if value is not None:
+            obs[name] = value
+    score = c.number("ice_score", integer=True)
+    items = {k: c.number(k, integer=True) for k in ICE_FIELDS}
+    given = {k: v for k, v in items.items() if v is not None}
+    if given and not any(k in c.errors for k in ICE_FIELDS):
+        try:
+            total = ice_score(items)
+        except CelltrialError as exc:
+            c.errors.setdefault(_grader_field(exc, ICE_FIELDS, "ice_score"), exc.message)
+        else:
+            if score is not None and score != total:
+                c.fail("ice_score", score, f"the sum of the ICE items ({total}) or left empty")
+            score = total
+    if score is not None:
+        obs["ice_score"] = score
+    return obs
+
+
+def grade_observation(obs: Mapping[str, Any]) -> tuple[int, int]:
+    """(CRS grade, ICANS grade) of one observation; FieldErrors naming the field if refused."""
+    try:
+        return grade_crs(obs), grade_icans(obs)
+    except CelltrialError as exc:
+        raise FieldErrors({_grader_field(exc, (*CRS_FIELDS, *ICANS_FIELDS), "_form"):
+                           exc.message}) from exc
+
+
+def build_observation(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    """An XC record (without USUBJID) and its CRS/ICANS grades."""
+    c = _Collector(data)
+    date = c.text("date", required=True)
+    obs = _observation(c)
+    c.raise_if_any()
+    crs, icans = grade_observation(obs)
+    masked = obs.get("fever_masked")
+    record = {"XCDTC": date, "XCTEMP": obs.get("temperature_c"),
+              "XCFEVMSK": None if masked is None else ("Y" if masked else "N"),
+              "XCHYPOT": obs.get("hypotension"), "XCOXY": obs.get("oxygen"),
+              "XCICE": obs.get("ice_score"), "XCLOC": obs.get("consciousness"),
+              "XCSEIZ": obs.get("seizure"), "XCMOTOR": obs.get("motor"),
+              "XCEDEMA": obs.get("edema"), "XCCRSGR": crs, "XCICAGR": icans}
+    return record, {"crs": crs, "icans": icans}
+
+
+def build_adverse_event(data: Mapping[str, Any]) -> dict[str, Any]:
+    """An AE record (without USUBJID)."""
+    c = _Collector(data)
+    vocab = vocabularies("AE")
+    term = c.text("term", required=True)
+    decod = c.text("decod") or term
+    grade = c.number("grade", required=True, integer=True)
+    scale = c.text("scale", choices=vocab["AETOXSCL"])
+    start = c.text("start", required=True)
+    end = c.text("end")
+    serious = c.flag("serious")
+    if serious is None and "serious" not in c.errors:
+        c.fail("serious", data.get("serious"), "given (Y or N)")
+    related = c.text("related", required=True, choices=vocab["AEREL"])
+    outcome = c.text("outcome")
+    if grade is not None and not 1 <= grade <= 5:
+        c.fail("grade", data.get("grade"), "a CTCAE grade 1-5")
+    if start and end and end[:10] < start[:10]:
+        c.fail("end", end, f"on or after the start date {start}")
+    c.raise_if_any()
+    if scale is None:
+        scale = "ASTCT 2019" if decod in ASTCT_TERMS else "CTCAE v5.0"
+    return {"AETERM": term, "AEDECOD": decod, "AETOXGR": grade, "AETOXSCL": scale,
+            "AESTDTC": start, "AEENDTC": end, "AESER": "Y" if serious else "N",
+            "AEREL": related, "AEOUT": outcome}
+
+
+# ---------------------------------------------------------------- writing
+def _last_record(store: Store, study_id: str, domain: str, usubjid: str) -> dict[str, Any]:
+    table = TABLES[domain]
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.select(table).where(
+            table.c.STUDYID == study_id, table.c.USUBJID == usubjid).order_by(
+            table.c.id.desc()).limit(1)).first()
+    record = dict(row._mapping)
+    record.pop("id", None)
+    return record
+
+
+def write_one(store: Store, study_id: str, domain: str, usubjid: str,
+              record: Mapping[str, Any], *, user: str,
+              reason: str = "data entry (web)") -> dict[str, Any]:
+    """Write one record through ``write_domains`` (validated, audited); the stored record."""
+    row = {"USUBJID": usubjid, **{k: v for k, v in record.items() if v is not None}}
+    try:
+        write_domains(store, study_id, {domain: pd.DataFrame([row], dtype=object)},
+                      user=user, reason=reason, source=SOURCE)
+    except StoreError as exc:
+        raise FieldErrors(store_errors(domain, exc)) from exc
+    return _last_record(store, study_id, domain, usubjid)
+
+
+def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[str, Any], *,
+          user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse, grade and write one entry of ``kind`` (labs, observations, adverse-events).
+
+    Returns (stored record, grading); FieldErrors (nothing written) when refused.
+    """
+    if kind == "labs":
+        record, lab = build_lab(data)
+        grading: dict[str, Any] = {"grade": lab.grade, "term": lab.term, "rule": lab.rule,
+                                   "assumed": lab.assumed}
+        return write_one(store, study_id, "LB", usubjid, record, user=user), grading
+    if kind == "observations":
+        record, grades = build_observation(data)
+        return write_one(store, study_id, "XC", usubjid, record, user=user), grades
+    if kind == "adverse-events":
+        record = build_adverse_event(data)
+        return write_one(store, study_id, "AE", usubjid, record, user=user), {
+            "grade": record["AETOXGR"], "scale": record["AETOXSCL"]}
+    raise FieldErrors({"_form": f"Invalid `kind`: got `{kind!r}`, must be one of "
+                                f"{list(ENTRY_DOMAINS)}"})
+
+
+ENTRY_DOMAINS = {"labs": "LB", "observations": "XC", "adverse-events": "AE"}
+
+
+# ---------------------------------------------------------------- corrections
+def _regrade_lab(record: dict[str, Any]) -> dict[str, Any]:
+    test = LAB_TESTS.get(record.get("LBTESTCD") or "")
+    value = record.get("LBSTRESN")
+    if test is None or value is None:
+        return {}
+    unit = record.get("LBSTRESU") or test.unit
+    try:
+        result = grade_lab_test(test, float(value), unit, _opt(record.get("LBORNRLO")),
+                                _opt(record.get("LBORNRHI")))
+    except CelltrialError as exc:
+        field = {"lln": "LBORNRLO", "uln": "LBORNRHI"}.get(
+            _grader_field(exc, ("value", "lln", "uln"), "value"), "LBSTRESN")
+        raise FieldErrors({field: exc.message}) from exc
+    return {"LBTOXGR": result.grade, "LBORRES": _fmt(float(value)), "LBORRESU": unit}
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _regrade_observation(record: dict[str, Any]) -> dict[str, Any]:
+    names = {v: k for k, v in FIELDS["XC"].items() if k != "date"}
+    data = {names[k]: v for k, v in record.items() if k in names and v is not None}
+    if "fever_masked" in data:
+        data["fever_masked"] = data["fever_masked"] == "Y"
+    c = _Collector(data)
+    obs = _observation(c)
+    if c.errors:
+        raise FieldErrors({FIELDS["XC"].get(k, k): v for k, v in c.errors.items()})
+    try:
+        crs, icans = grade_observation(obs)
+    except FieldErrors as exc:
+        raise FieldErrors({FIELDS["XC"].get(k, k): v for k, v in exc.errors.items()}) from exc
+    return {"XCCRSGR": crs, "XCICAGR": icans}
+
+
+REGRADE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "LB": _regrade_lab, "XC": _regrade_observation}
+
+
+def _typed(domain: str, column: str, value: Any) -> Any:
+    from celltrial.store import DOMAINS
+
+    var = next(v for v in DOMAINS[domain].variables if v.name == column)
+    if isinstance(value, str):
+        value = value.strip() or None
+    if value is None or var.type in ("text", "date"):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value  # the store names it
+    if var.type == "int" and number.is_integer():
+        return int(number)
+    return number
+
+
+def correct(store: Store, study_id: str, domain: str, key: tuple[str, int],
+            changes: Mapping[str, Any], *, user: str, reason: str | None) -> dict[str, Any]:
+    """Change fields of one LB, XC or AE record through ``update_record`` (reason required).
+
+    LB and XC grades are recomputed from the changed record. Returns the stored record.
+    """
+    errors: dict[str, str] = {}
+    if domain not in CORRECTABLE:
+        raise FieldErrors({"_form": f"Invalid `domain`: got `{domain!r}`, must be one of "
+                                    f"{list(CORRECTABLE)}"})
+    if not reason or not str(reason).strip():
+        errors["reason"] = (f"Invalid `reason`: got `{reason!r}`, must say why the data "
+                            "change (21 CFR 11.10(e))")
+    unknown = [c for c in changes if c not in CORRECTABLE[domain]]
+    if unknown:
+        errors["_form"] = (f"Invalid `changes`: got `{unknown!r}`, must be among "
+                           f"{list(CORRECTABLE[domain])}")
+    usubjid, seq = key
+    table = TABLES[domain]
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.select(table).where(
+            table.c.STUDYID == study_id, table.c.USUBJID == usubjid,
+            table.c[f"{domain}SEQ"] == int(seq))).first()
+    if row is None:
+        raise LookupError(f"{domain} record {usubjid}/{seq}")
+    old = dict(row._mapping)
+    typed = {c: _typed(domain, c, v) for c, v in changes.items() if c in CORRECTABLE[domain]}
+    diff = {c: v for c, v in typed.items() if v != old.get(c)}
+    if not diff and not errors:
+        errors["_form"] = "Nothing to change: every field equals the stored value"
+    if errors:
+        raise FieldErrors(errors)
+    merged = {**old, **diff}
+    if domain in REGRADE:
+        diff |= {k: v for k, v in REGRADE[domain](merged).items() if v != old.get(k)}
+    try:
+        return update_record(store, domain, (study_id, usubjid, int(seq)), diff, user=user,
+                             reason=str(reason), source=SOURCE)
+    except StoreError as exc:
+        raise FieldErrors(_correction_errors(exc)) from exc
+
+
+def _correction_errors(exc: StoreError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for line in exc.message.splitlines():
+        found = re.search(r"column (\w+): (Invalid .*?)(?:; nothing was written)?$", line)
+        if found:
+            errors.setdefault(found.group(1), found.group(2))
+    return errors or {"_form": exc.message}

@@ -1,0 +1,242 @@
+"""HTML pages: studies, subjects, entry forms (labs, CRS/ICANS, adverse events),
+corrections and the audit trail. Plain server-rendered Jinja2, no JavaScript."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
+from celltrial.store import DOMAINS, UserInfo, list_studies
+from celltrial.store.plausibility import vocabularies
+from celltrial.web import data
+from celltrial.web.access import rule_of
+from celltrial.web.auth import (CSRF_FIELD, Forbidden, check_form_csrf, csrf_token,
+                                current_user, store_of)
+from celltrial.web.capture import CORRECTABLE, LAB_TESTS, FieldErrors, correct, enter
+
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+router = APIRouter()
+
+
+def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> Response:
+    """A page with the user (if any) and the session's CSRF token in its context."""
+    user = None
+    if request.session.get("user"):
+        try:
+            user = current_user(request)
+        except Exception:  # noqa: BLE001 - a page for an expired session still renders
+            user = None
+    return templates.TemplateResponse(request, name, {
+        "user": user, "csrf_field": CSRF_FIELD, "csrf_token": csrf_token(request), **context},
+        status_code=status_code)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of an entry form."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text | number | select
+    choices: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+
+
+def _choices(values: Any, blank: str | None = "") -> tuple[tuple[str, str], ...]:
+    out = [("", blank)] if blank is not None else []
+    return tuple(out + [(v, v) for v in values])
+
+
+_DATE_HINT = "YYYY-MM-DD or YYYY-MM-DDThh:mm"
+FORMS: dict[str, tuple[str, tuple[Field, ...]]] = {
+    "labs": ("Lab value (graded with CTCAE v5.0)", (
+        Field("test", "Test", "select", tuple(
+            (t.code, f"{t.code} - {t.name} ({t.unit})") for t in LAB_TESTS.values())),
+        Field("value", "Value", "number"),
+        Field("unit", "Unit", hint="empty = the standard unit of the test"),
+        Field("lln", "Lower limit of normal (LLN)", "number", hint="in the unit of the value"),
+        Field("uln", "Upper limit of normal (ULN)", "number", hint="in the unit of the value"),
+        Field("date", "Collection date/time", hint=_DATE_HINT),
+    )),
+    "observations": ("Daily CRS/ICANS observation (graded with ASTCT 2019)", (
+        Field("date", "Observation date/time", hint=_DATE_HINT),
+        Field("temperature_c", "Temperature (C)", "number"),
+        Field("fever_masked", "Fever masked (antipyretics or anti-cytokine therapy)",
+              "select", (("", ""), ("N", "no"), ("Y", "yes"))),
+        *(Field(k, k.replace("_", " ").capitalize(), "select", _choices(v))
+          for k, v in CRS_LEVELS.items()),
+        Field("ice_score", "ICE score (0-10)", "number",
+              hint="or give the five items below; empty = not assessable"),
+        *(Field(k, f"ICE {k} (0-{most})", "number") for k, most in ICE_ITEMS.items()),
+        *(Field(k, k.capitalize(), "select", _choices(v)) for k, v in ICANS_LEVELS.items()),
+    )),
+    "adverse-events": ("Adverse event", (
+        Field("term", "Reported term"),
+        Field("decod", "CTCAE v5.0 term", hint="empty = the reported term"),
+        Field("grade", "Grade", "select", _choices(("1", "2", "3", "4", "5"))),
+        Field("scale", "Grading scale", "select", _choices(vocabularies("AE")["AETOXSCL"]),
+              hint="empty = ASTCT 2019 for CRS/ICANS, else CTCAE v5.0"),
+        Field("start", "Start date", hint=_DATE_HINT),
+        Field("end", "End date", hint="empty = ongoing"),
+        Field("serious", "Serious", "select", (("", ""), ("N", "no"), ("Y", "yes"))),
+        Field("related", "Relatedness to CAR-T", "select",
+              _choices(vocabularies("AE")["AEREL"])),
+        Field("outcome", "Outcome"),
+    )),
+}
+
+
+def _writer(request: Request) -> UserInfo:
+    user = current_user(request)
+    if not rule_of(user).write:
+        raise Forbidden(f"Role {user.role} is read-only")
+    return user
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    current_user(request)
+    return RedirectResponse("/studies", status_code=303)
+
+
+@router.get("/studies")
+def studies(request: Request) -> Response:
+    current_user(request)
+    return render(request, "studies.html", studies=list_studies(store_of(request)))
+
+
+@router.get("/studies/{study_id}")
+def study(request: Request, study_id: str) -> Response:
+    user = current_user(request)
+    store = store_of(request)
+    info = data.study_or_404(store, study_id)
+    return render(request, "study.html", study=info,
+                  subjects=data.subjects(store, study_id, user), rule=rule_of(user))
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}")
+def subject(request: Request, study_id: str, usubjid: str) -> Response:
+    user = current_user(request)
+    store = store_of(request)
+    domains = data.subject_domains(store, study_id, usubjid, user)
+    return render(request, "subject.html", study=data.study_or_404(store, study_id),
+                  usubjid=usubjid, domains=domains, labels=DOMAINS, rule=rule_of(user),
+                  correctable=CORRECTABLE)
+
+
+def _form_page(request: Request, study_id: str, usubjid: str, kind: str, *, values: Any,
+               errors: Any, status_code: int = 200, result: Any = None) -> Response:
+    title, fields = FORMS[kind]
+    return render(request, "entry.html", status_code=status_code, study_id=study_id,
+                  usubjid=usubjid, kind=kind, title=title, fields=fields, values=values,
+                  errors=errors, result=result)
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/{kind}/new")
+def entry_form(request: Request, study_id: str, usubjid: str, kind: str) -> Response:
+    user = _writer(request)
+    if kind not in FORMS:
+        raise data.NotFound(kind)
+    data.subject_or_404(store_of(request), study_id, usubjid, user)
+    return _form_page(request, study_id, usubjid, kind, values={}, errors={})
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/{kind}/new")
+async def entry_submit(request: Request, study_id: str, usubjid: str, kind: str) -> Response:
+    user = current_user(request)
+    form = await request.form()
+    check_form_csrf(request, form)
+    if not rule_of(user).write:
+        raise Forbidden(f"Role {user.role} is read-only")
+    if kind not in FORMS:
+        raise data.NotFound(kind)
+    store = store_of(request)
+    await run_in_threadpool(data.subject_or_404, store, study_id, usubjid, user)
+    values = {f.name: str(form.get(f.name) or "") for f in FORMS[kind][1]}
+    try:
+        record, grading = await run_in_threadpool(enter, store, study_id, kind, usubjid,
+                                                  values, user=user.username)
+    except FieldErrors as exc:
+        return _form_page(request, study_id, usubjid, kind, values=values,
+                          errors=exc.errors, status_code=422)
+    return render(request, "saved.html", status_code=201, study_id=study_id, usubjid=usubjid,
+                  kind=kind, title=FORMS[kind][0], record=data.records_one(record),
+                  grading=grading)
+
+
+def _correction_page(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
+                     *, record: dict[str, Any], values: dict[str, Any], errors: Any,
+                     reason: str = "", status_code: int = 200) -> Response:
+    labels = {v.name: v.label for v in DOMAINS[domain].variables}
+    return render(request, "correct.html", status_code=status_code, study_id=study_id,
+                  usubjid=usubjid, domain=domain, seq=seq, record=record, values=values,
+                  fields=[(c, labels[c]) for c in CORRECTABLE[domain]], errors=errors,
+                  reason=reason)
+
+
+def _stored(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
+            user: UserInfo) -> dict[str, Any]:
+    if domain not in CORRECTABLE:
+        raise data.NotFound(domain)
+    rows = data.subject_domains(store_of(request), study_id, usubjid, user)[domain]
+    for row in rows:
+        if row.get(f"{domain}SEQ") == seq:
+            return row
+    raise data.NotFound(f"{domain} {seq}")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else str(value)
+    return str(value)
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/correct")
+def correction_form(request: Request, study_id: str, usubjid: str, domain: str,
+                    seq: int) -> Response:
+    user = _writer(request)
+    record = _stored(request, study_id, usubjid, domain, seq, user)
+    values = {c: _text(record.get(c)) for c in CORRECTABLE[domain]}
+    return _correction_page(request, study_id, usubjid, domain, seq, record=record,
+                            values=values, errors={})
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/correct")
+async def correction_submit(request: Request, study_id: str, usubjid: str, domain: str,
+                            seq: int) -> Response:
+    user = current_user(request)
+    form = await request.form()
+    check_form_csrf(request, form)
+    if not rule_of(user).write:
+        raise Forbidden(f"Role {user.role} is read-only")
+    record = await run_in_threadpool(_stored, request, study_id, usubjid, domain, seq, user)
+    values = {c: str(form.get(c) or "") for c in CORRECTABLE[domain] if c in form}
+    reason = str(form.get("reason") or "")
+    try:
+        await run_in_threadpool(correct, store_of(request), study_id, domain, (usubjid, seq),
+                                values, user=user.username, reason=reason)
+    except FieldErrors as exc:
+        shown = {c: _text(record.get(c)) for c in CORRECTABLE[domain]} | values
+        return _correction_page(request, study_id, usubjid, domain, seq, record=record,
+                                values=shown, errors=exc.errors, reason=reason,
+                                status_code=422)
+    return RedirectResponse(f"/studies/{study_id}/subjects/{usubjid}", status_code=303)
+
+
+@router.get("/studies/{study_id}/audit")
+def audit(request: Request, study_id: str) -> Response:
+    user = current_user(request)
+    store = store_of(request)
+    info = data.study_or_404(store, study_id)
+    if not rule_of(user).audit:
+        raise Forbidden(f"Role {user.role} may not read the audit trail")
+    return render(request, "audit.html", study=info, rows=data.audit(store, study_id, user))
