@@ -83,16 +83,35 @@ def build_adae(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame:
                            ignore_index=True)
 
 
-def toxicities(adae: pd.DataFrame) -> dict[str, list[dict[str, object]]]:
+def toxicities(adae: pd.DataFrame, adlb: pd.DataFrame | None = None
+               ) -> dict[str, list[dict[str, object]]]:
     """Per subject, the treatment-emergent AEs as toxicities for
     ``celltrial.clinical.evaluate_dlt``: mappings with term, category, grade, onset_day,
-    resolution_day (None when ongoing)."""
+    resolution_day (None when ongoing).
+
+    With ``adlb``, an AE whose term is a graded laboratory term (e.g. "Neutrophil count
+    decreased") gets its ``grade_course``: the (ADY, CTCAE grade) of that subject's lab values of
+    the term from onset to resolution, so that rules on how long a grade lasted (e.g. grade 4
+    cytopenia persisting beyond day 28) read the laboratory evidence, not only the AE's dates."""
     rows = adae[(adae["TRTEMFL"] == "Y") & adae["ATOXGRN"].notna()] if not adae.empty else adae
+    courses: dict[tuple[str, str], pd.DataFrame] = {}
+    if adlb is not None and not adlb.empty:
+        graded = adlb[adlb["ATOXGRN"].notna() & adlb["ADY"].notna()]
+        for (subject, term), labs in graded.groupby(
+                [graded["USUBJID"], graded["ATOXDSC"].astype(str).str.lower()]):
+            courses[(subject, term)] = labs.sort_values("ADY")[["ADY", "ATOXGRN"]]
     result: dict[str, list[dict[str, object]]] = {}
     for rec in rows.itertuples(index=False):
-        result.setdefault(rec.USUBJID, []).append({
-            "term": rec.AEDECOD, "category": rec.ACAT, "grade": int(rec.ATOXGRN),
-            "onset_day": float(rec.ASTDY),
-            "resolution_day": None if pd.isna(rec.AENDY) else float(rec.AENDY),
-        })
+        onset = float(rec.ASTDY)
+        end = None if pd.isna(rec.AENDY) else float(rec.AENDY)
+        tox: dict[str, object] = {"term": rec.AEDECOD, "category": rec.ACAT,
+                                  "grade": int(rec.ATOXGRN), "onset_day": onset,
+                                  "resolution_day": end}
+        labs = courses.get((rec.USUBJID, str(rec.AEDECOD).lower()))
+        if labs is not None:
+            days = labs["ADY"].to_numpy(float)
+            inside = (days >= onset) & (days <= (end if end is not None else np.inf))
+            tox["grade_course"] = tuple((float(d), int(g)) for d, g in
+                                        zip(days[inside], labs["ATOXGRN"].to_numpy()[inside]))
+        result.setdefault(rec.USUBJID, []).append(tox)
     return result

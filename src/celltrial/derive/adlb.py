@@ -47,6 +47,9 @@ CTCAE v5.0 defines hypo- and hypercalcemia on corrected serum calcium (or ionize
 so uncorrected total calcium (``CA``) is not graded; ``CACORR`` and ``CAION`` are.
 """
 
+HEMATOLOGIC_TESTS: tuple[str, ...] = ("NEUT", "PLAT", "HGB", "LYM", "WBC")
+"""Blood counts whose CTCAE grade course ADSL reads for the DLT rules on cytopenias."""
+
 
 def _grade(grade_lab: Callable[..., Any], test: str, value: float, unit: str, lln: float,
            uln: float, base: float) -> tuple[float, str, str]:

@@ -8,7 +8,8 @@ Analysis sets (docs/derive.md):
   patient who leaves or dies inside the window without a DLT is not evaluable (the usual
   phase I rule; protocols name it in ``dlt.definition``).
 - DLTFL: ``celltrial.clinical.evaluate_dlt(protocol, toxicities)`` on the treatment-emergent AEs
-  (rules and exceptions are the protocol's data).
+  (rules and exceptions are the protocol's data); a cytopenia AE carries the CTCAE grade course
+  of its blood count from LB, so "grade 4 persisting beyond day N" is read from the counts.
 - EFFFL (efficacy-evaluable): infused and at least one post-infusion overall response
   assessment (RS OVRLRESP, not ``NE``), or died before the first one (counted as a failure);
   the protocol's ``options.efficacy_evaluable`` text is copied into the dataset metadata.
@@ -67,8 +68,15 @@ def _dlt_flags(domains: Domains, base: pd.DataFrame, protocol: Any) -> pd.Series
     """DLTFL per subject by the clinical DLT rules of the protocol (None when not infused)."""
     from celltrial.clinical import evaluate_dlt
     from celltrial.derive.adae import build_adae, toxicities
+    from celltrial.derive.adlb import HEMATOLOGIC_TESTS, build_adlb
 
-    tox = toxicities(build_adae(domains, base))
+    lb = domains.get("LB")
+    adlb = None
+    if lb is not None and not lb.empty and "LBTESTCD" in lb:
+        # the cytopenias' grade course from the laboratory values (CTCAE v5.0 grades)
+        cytopenia_labs = lb[lb["LBTESTCD"].isin(HEMATOLOGIC_TESTS)]
+        adlb = build_adlb({**domains, "LB": cytopenia_labs}, base)
+    tox = toxicities(build_adae(domains, base), adlb)
     result = {}
     for subject in base.loc[base["SAFFL"] == "Y", "USUBJID"]:
         decision = evaluate_dlt(protocol, tox.get(subject, []), first_infusion_day=0)
