@@ -28,8 +28,9 @@ Rules kept from CTCAE v5.0:
   finding only, intervention not indicated; 2 oral replacement therapy indicated; 3 severe
   or medically significant, hospitalization indicated; 4 life-threatening; 5 death); the
   admiral v5 spec has no numeric rule for it. A value below LLN without a qualifier is
-  grade 1 (the laboratory finding is all that is known), with ``assumed`` saying so. The numeric CTCAE v4.03 table is available
-  only when asked for explicitly, as the term "Hypophosphatemia (CTCAE v4.03)".
+  grade 1 (the laboratory finding is all that is known), with ``assumed`` saying so. The
+  numeric CTCAE v4.03 table is available only when asked for explicitly, as the term
+  "Hypophosphatemia (CTCAE v4.03)".
 - Hyponatremia's "125-129 mmol/L" is read on a continuous scale as 125 <= Na < 130.
 - Values and LLN/ULN/baseline are in the same unit; absolute thresholds are compared in
   the unit given when CTCAE prints them in it (e.g. 8.0 mg/dL and 2.0 mmol/L for calcium,
@@ -427,10 +428,11 @@ def grade_lab(term: str, value: float, unit: str, *, lln: float | None = None,
                             unit_si=SI_UNIT[t.analyte], rule=rule, assumed=None)
         if not quals:
             return LabGrade(1, term=t.name, value=v, unit=unit, value_si=value_si,
-                            unit_si=SI_UNIT[t.analyte], rule=f"{t.text[1]}: {rule.split(': ', 1)[-1]}",
+                            unit_si=SI_UNIT[t.analyte],
+                            rule=f"{t.text[1]}: {rule.split(': ', 1)[-1]}",
                             assumed="no qualifier given: grade 1 (laboratory finding only) "
-                            "assumed; CTCAE v5.0 grades hypophosphatemia by clinical criteria "
-                            "only (oral_replacement 2, hospitalization 3, life_threatening 4, "
+                            f"assumed; CTCAE v5.0 grades {t.name} by clinical criteria only "
+                            "(oral_replacement 2, hospitalization 3, life_threatening 4, "
                             "death 5)")
         grade = 0
     if t.symptom is not None and grade == t.symptom.grade:

@@ -213,7 +213,8 @@ class PopulationFit:
     SE of the log and 90% intervals; ``omega``: BSV variances on the log scale; ``sigma``: residual
     SD on the log scale; ``covariate_effects``: coefficient of each covariate term on the log of a
     typical value; ``individual``: one row per USUBJID with the EBE parameters, ``eta_<p>``,
-    ``se_log_<p>``, ``n_samples``, ``n_blq``.
+    ``se_log_<p>``, ``n_samples``, ``n_blq``; ``uninformed``: the estimates the data do not
+    inform (observed information <= 0), held at their value when the SEs were computed.
     """
 
     typical: dict[str, Estimate]
@@ -240,6 +241,7 @@ class PopulationFit:
     eta: np.ndarray = field(repr=False)
     theta: np.ndarray = field(repr=False)
     covariance: np.ndarray = field(repr=False)
+    uninformed: tuple[str, ...] = ()
 
     @property
     def typical_params(self) -> MultiphasicParameters:
@@ -261,8 +263,7 @@ class PopulationFit:
         def add(name: str, e: Estimate, unit: str, note: str) -> None:
             if np.isfinite(e.se):
                 unc = f"RSE {e.rse_pct:.0f}%; 90% CI {e.ci90_low:.4g} to {e.ci90_high:.4g}"
-            elif self.covariance_ok is False and any("no information on" in n
-                                                      for n in self.notes):
+            elif name in self.uninformed:
                 unc = "not estimated (not informed by the data; see notes)"
             else:
                 unc = "not estimated (covariance step failed)"
@@ -368,6 +369,7 @@ def fit_population(adpc: pd.DataFrame, *,
     mu_i = run.mu_individual()
     phi_mean, phi_sd = draws.mean(axis=0), draws.std(axis=0)
     individual = _individual_frame(obs, mu_i, phi_mean - mu_i, phi_sd)
+    uninformed = tuple(names[k] for k in dropped or ())
     if cov_ok:
         failure: tuple[str, ...] = ()
     elif dropped is None:
@@ -375,8 +377,8 @@ def fit_population(adpc: pd.DataFrame, *,
                    "reported; try fewer covariates or check the data",)
     else:
         failure = ("covariance step: the data carry no information on "
-                   f"{', '.join(names[k] for k in dropped)} (observed information <= 0): no SE "
-                   f"for {'it' if len(dropped) == 1 else 'them'}; the other SEs are "
+                   f"{', '.join(uninformed)} (observed information <= 0): no SE "
+                   f"for {'it' if len(uninformed) == 1 else 'them'}; the other SEs are "
                    "conditional on the estimate",)
     notes = obs.notes + design.notes + failure
     theta = np.concatenate([np.concatenate(run.coef), np.log(run.omega2), [np.log(run.sigma)]])
@@ -389,7 +391,7 @@ def fit_population(adpc: pd.DataFrame, *,
                 f"MH acceptance {run.acceptance:.2f}",
         elapsed_s=_time.perf_counter() - started, notes=notes, covariance_ok=cov_ok,
         observations=obs, covariates=design, log_mu_individual=mu_i, eta=phi_mean - mu_i,
-        theta=theta, covariance=cov)
+        theta=theta, covariance=cov, uninformed=uninformed)
 
 
 class _SAEM:
@@ -583,7 +585,7 @@ def _covariance(info: np.ndarray, max_dropped: int = 3
         try:
             np.linalg.cholesky(sub)
         except np.linalg.LinAlgError:
-            w, v = np.linalg.eigh(sub)
+            _, v = np.linalg.eigh(sub)
             keep.pop(int(np.argmax(np.abs(v[:, 0]))))
             continue
         cov = np.full((size, size), np.nan)

@@ -112,7 +112,7 @@ def _crst(rs: np.ndarray, d1: np.ndarray, d2: np.ndarray, rho: float
     risk sets ``rs`` and the failures of the cause of interest ``d1`` and of the other causes
     ``d2`` at the distinct failure times (rows) per group (columns)."""
     ng = rs.shape[1]
-    ones = np.ones(ng)
+    ones = np.ones(ng)  # row sums over the few groups as matrix-vector products (fast)
     act = rs > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         skm = np.cumprod(np.where(act, (rs - d1 - d2) / rs, 1.0), axis=0)
@@ -131,15 +131,14 @@ def _crst(rs: np.ndarray, d1: np.ndarray, d2: np.ndarray, rho: float
         diag = np.arange(ng)
         a[:, diag, diag] += fb[:, None] * h
         c = np.cumsum(a * (nd1 / (tr * (1 - fm)))[:, None, None], axis=0)
-        score = (np.where(act, fb[:, None] * (d1 - nd1[:, None] * rs * (1 - f1m)
-                                              / (skmm * tq[:, None])), 0.0).T @ np.ones(len(rs)))
-        score = score[: ng - 1]
+        score = np.where(act, fb[:, None] * (d1 - nd1[:, None] * rs * (1 - f1m)
+                                             / (skmm * tq[:, None])), 0.0).sum(axis=0)[: ng - 1]
         # cause-of-interest failures
         on = act & (nd1 > 0)[:, None]
         t4 = np.where(skm > 0, 1 - (1 - f[:, None]) / skm, 1.0)
         t5 = np.where(nd1[:, None] > 1, 1 - (nd1[:, None] - 1) / (tr[:, None] * skmm - 1), 1.0)
         t3 = np.where(on, t5 * skmm * nd1[:, None] / (tr[:, None] * rs), 0.0)
-        v3 = (t4 * t4 * t3).T @ np.ones(len(rs))
+        v3 = (t4 * t4 * t3).sum(axis=0)
         t1 = a - t4[:, None, :] * c
         v2 = _weighted_sum(t1, t4 * t3)
         v = _weighted_gram(t1, t3)
@@ -148,7 +147,7 @@ def _crst(rs: np.ndarray, d1: np.ndarray, d2: np.ndarray, rho: float
         t4 = np.where(on2, (1 - f[:, None]) / skm, 0.0)
         t5 = np.where(d2 > 1, 1 - (d2 - 1.0) / (rs - 1.0), 1.0)
         t3 = np.where(on2, t5 * skmm * skmm * d2 / (rs * rs), 0.0)
-        v3 = v3 + (t4 * t4 * t3).T @ np.ones(len(rs))
+        v3 = v3 + (t4 * t4 * t3).sum(axis=0)
         t1 = t4[:, None, :] * c
         v2 = v2 - _weighted_sum(t1, t4 * t3)
         v = v + _weighted_gram(t1, t3)

@@ -34,6 +34,7 @@ from celltrial.clinical import grade_crs, grade_icans, grade_lab, ice_score
 from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
 from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
+from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
 from celltrial.store import Store, update_record, write_domains
 from celltrial.store.plausibility import test_ranges, vocabularies
@@ -72,24 +73,18 @@ class LabTest:
 
 
 _H, _C = "HEMATOLOGY", "CHEMISTRY"
-LAB_TESTS: dict[str, LabTest] = {t.code: t for t in (
-    LabTest("NEUT", "Neutrophils", _H, ("Neutrophil count decreased",)),
-    LabTest("PLAT", "Platelets", _H, ("Platelet count decreased",)),
-    LabTest("HGB", "Hemoglobin", _H, ("Anemia",)),
-    LabTest("LYM", "Lymphocytes", _H, ("Lymphocyte count decreased",)),
-    LabTest("WBC", "Leukocytes", _H, ("White blood cell decreased",)),
-    LabTest("FIBRINO", "Fibrinogen", _H, ("Fibrinogen decreased",)),
-    LabTest("ALT", "Alanine Aminotransferase", _C, ("Alanine aminotransferase increased",)),
-    LabTest("AST", "Aspartate Aminotransferase", _C, ("Aspartate aminotransferase increased",)),
-    LabTest("BILI", "Bilirubin", _C, ("Blood bilirubin increased",)),
-    LabTest("CREAT", "Creatinine", _C, ("Creatinine increased",)),
-    LabTest("K", "Potassium", _C, ("Hyperkalemia", "Hypokalemia")),
-    LabTest("SODIUM", "Sodium", _C, ("Hypernatremia", "Hyponatremia")),
-    LabTest("CACORR", "Corrected Calcium", _C, ("Hypercalcemia", "Hypocalcemia")),
-    LabTest("CAION", "Ionized Calcium", _C, ("Hypocalcemia (ionized)",)),
-    LabTest("ALB", "Albumin", _C, ("Hypoalbuminemia",)),
-)}
-"""LBTESTCD -> the CTCAE v5.0 term(s) ``grade_lab`` grades it by (as ADLB's CTCAE_TERMS)."""
+_LAB_NAMES: dict[str, tuple[str, str]] = {
+    "NEUT": ("Neutrophils", _H), "PLAT": ("Platelets", _H), "HGB": ("Hemoglobin", _H),
+    "LYM": ("Lymphocytes", _H), "WBC": ("Leukocytes", _H), "FIBRINO": ("Fibrinogen", _H),
+    "ALT": ("Alanine Aminotransferase", _C), "AST": ("Aspartate Aminotransferase", _C),
+    "BILI": ("Bilirubin", _C), "CREAT": ("Creatinine", _C), "K": ("Potassium", _C),
+    "SODIUM": ("Sodium", _C), "CACORR": ("Corrected Calcium", _C),
+    "CAION": ("Ionized Calcium", _C), "ALB": ("Albumin", _C),
+}
+LAB_TESTS: dict[str, LabTest] = {code: LabTest(code, name, category, CTCAE_TERMS[code])
+                                 for code, (name, category) in _LAB_NAMES.items()}
+"""LBTESTCD -> the CTCAE v5.0 term(s) ``grade_lab`` grades it by: ADLB's ``CTCAE_TERMS``, so
+that the web form and the analysis datasets grade a value by the same terms."""
 
 CRS_FIELDS = ("temperature_c", "fever_masked", *CRS_LEVELS)
 ICANS_FIELDS = ("ice_score", *ICANS_LEVELS)
