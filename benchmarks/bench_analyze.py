@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/bench_analyze.py [--study cd7-aml-mll] [-n 20] [--repeat 5]
 
-Data: ``celltrial.kinetics.simulate_study(protocol, n, seed)`` (the virtual-patient generator)
+Data: ``celltrial.conduct.simulate_study(protocol, n, seed)`` (the virtual-patient generator)
 when it is installed, else the dense synthetic cohort below, built on the protocol's own visit
 schedule (every kinetics, cytokine, CD7, marrow, ADA and follow-up day; qPCR/flow by the Stein
 2019 typical curve with log-normal variation). The timed work is what `celltrial analyze` does
@@ -165,10 +165,10 @@ def synthetic_study(protocol, n: int, seed: int) -> dict[str, pd.DataFrame]:
 
 def cohort(protocol, n: int, seed: int) -> tuple[dict[str, pd.DataFrame], str]:
     try:
-        from celltrial.kinetics import simulate_study
+        from celltrial.conduct import simulate_study
     except ImportError:
         return synthetic_study(protocol, n, seed), "synthetic cohort (bench_analyze.py)"
-    return simulate_study(protocol, n, seed), "celltrial.kinetics.simulate_study"
+    return simulate_study(protocol, n, seed), "celltrial.conduct.simulate_study"
 
 
 def _store_copy(protocol, domains: dict[str, pd.DataFrame], tmp: Path) -> str | None:

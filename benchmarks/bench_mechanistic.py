@@ -115,7 +115,7 @@ def agreement(n: int) -> dict[str, float]:
 
 def virtual_studies(n: int = 40, seed: int = 1) -> list[dict]:
     """Seconds to generate a whole virtual study of ``n`` screened patients, per protocol."""
-    from celltrial.kinetics.virtual import simulate_study
+    from celltrial.conduct import simulate_study
     from celltrial.protocols import list_ids, load
 
     rows = []

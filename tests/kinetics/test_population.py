@@ -138,7 +138,7 @@ def test_fit_to_a_virtual_study_reports_what_the_data_do_not_inform():
     """Virtual CD7 CAR-T patients (mechanistic model) persist on a flat plateau: the terminal
     slope beta is not informed; the fit says so and still gives SEs for Cmax and Tmax."""
     from celltrial.derive import derive_datasets
-    from celltrial.kinetics import simulate_study
+    from celltrial.conduct import simulate_study
     from celltrial.protocols import load
 
     protocol = load("cd7-aml-mll")

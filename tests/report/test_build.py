@@ -10,7 +10,7 @@ import pytest
 
 from celltrial.derive.analysis import analyze, write_analysis
 from celltrial.errors import CelltrialError
-from celltrial.kinetics import simulate_study
+from celltrial.conduct import simulate_study
 from celltrial.protocols import load
 from celltrial.report import build_report
 from celltrial.report.figures import FIGURES, render_all

@@ -1,8 +1,10 @@
 """`celltrial demo`: the main job on the embedded default database.
 
-For each of the five protocols: register the study, generate a seeded virtual cohort from the
-mechanistic CD7 CAR-T model and write it through the store (validated, audited, one
-transaction), derive the analysis datasets and every endpoint, and write the study report.
+For each of the five protocols: register the study, conduct a seeded virtual trial by the
+protocol's own design (``celltrial.conduct``: mechanistic CD7 CAR-T patients, cohorts dosed
+as the design decides from the derived DLTs, records up to the data cut) and write it through
+the store (validated, audited, one transaction), derive the analysis datasets and every
+endpoint, and write the study report.
 A study that already holds subjects is analysed as it is, never overwritten.
 """
 
@@ -16,11 +18,13 @@ from celltrial.cli.common import DB_OPTION, console, user_errors
 
 
 def demo(
-    n_patients: int = typer.Option(20, "-n", "--patients", min=3,
-                                   help="Virtual patients screened per study."),
+    n_patients: int = typer.Option(40, "-n", "--patients", min=3,
+                                   help="Most virtual patients referred per study."),
     seed: int = typer.Option(1, "--seed", help="Seed of the virtual cohorts (study i uses seed + i)."),
     out: Path = typer.Option(Path("out"), "--out", help="Where analyses and reports are written."),
     db: str | None = DB_OPTION,
+    data_cut: str | None = typer.Option(None, "--data-cut", help="Data cut-off date of the "
+                                        "virtual trials (YYYY-MM-DD, default today)."),
 ) -> None:
     """Five CD7 CAR-T studies with virtual cohorts, analysed and reported."""
     from rich.progress import Progress
@@ -28,7 +32,7 @@ def demo(
 
     from celltrial.cli.report import report_study
     from celltrial.config import default_database_url
-    from celltrial.kinetics.virtual import write_study
+    from celltrial.conduct import parse_cut, write_study
     from celltrial.protocols import list_ids, load
     from celltrial.store import init_db, open_store, read_domains, register_study
 
@@ -49,7 +53,8 @@ def demo(
                 existing = read_domains(store, study_id).get("DM")
                 if existing is None or existing.empty:
                     progress.update(task, description=f"{study_id}: virtual cohort")
-                    write_study(store, protocol, n_patients, seed + index)
+                    write_study(store, protocol, n_patients, seed + index,
+                                data_cut=parse_cut(data_cut))
                 progress.update(task, description=f"{study_id}: analysis and report")
                 analysis, files = report_study(store, protocol, out / study_id)
                 domains = read_domains(store, study_id)

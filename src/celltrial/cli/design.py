@@ -188,37 +188,63 @@ def boundaries_command(
 def escalate_command(
     study: str = typer.Option(..., "--study", help="Protocol id of the study."),
     db: str | None = DB_OPTION,
+    data_cut: str | None = typer.Option(None, "--data-cut", help="Decide on the records as of "
+                                        "this day (YYYY-MM-DD; default: all records)."),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
-    """Next-cohort decision of a running study from its DLT data (ADSL through derivation):
-    the count table per dose, the rule applied and the decision."""
+    """Next-cohort decision of a running study from its DLT data (ADSL through derivation),
+    the escalation history cohort by cohort with the decision that applied to each, and the
+    protocol deviations (a cohort dosed where the design did not allow it)."""
     from celltrial import protocols
+    from celltrial.conduct import escalation_history, parse_cut
     from celltrial.config import default_database_url
-    from celltrial.derive import build_adsl
-    from celltrial.design.live import live_decision
     from celltrial.store import open_store, read_domains
 
     with user_errors():
         protocol = protocols.load(study)
+        cut = parse_cut(data_cut) if data_cut else None
         store = open_store(db or default_database_url())
         domains = read_domains(store, protocol.id)
-        adsl = build_adsl(domains, protocol)
-        adrs = adpp = None
-        escalation = getattr(protocol, "escalation", None)
-        if escalation is not None and getattr(escalation, "design", None) == "boin12":
-            from celltrial.derive import build_adpc, build_adpp, build_adrs
-
-            adrs = build_adrs(domains, adsl)
-            adpp = build_adpp(build_adpc(domains, adsl))
-        result = live_decision(adsl, protocol, adrs, adpp)
+        history = escalation_history(domains, protocol, cut)
+    result = history.current.live
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), default=int))
+        out = result.as_dict()
+        out.update(action=history.current.decision.action, dose=history.current.decision.dose,
+                   reason=history.current.decision.reason, phase=history.current.phase,
+                   history=history.as_dict())
+        typer.echo(json.dumps(out, default=int))
         return
-    print_live(result)
+    print_history(history)
+    print_live(result, history.current.decision)
 
 
-def print_live(result: Any) -> None:
-    """Rich rendering of a `LiveDecision`."""
+def print_history(history: Any) -> None:
+    """The cohorts of a study with the decision in force before each, and deviations."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not history.steps:
+        console.print("no patient infused yet")
+        return
+    t = Table(title="escalation history (each decision replayed on the records as of the day "
+                    "before the cohort)")
+    for col in ("cohort", "level", "patients", "first infusion", "decision in force",
+                "followed"):
+        t.add_column(col, overflow="fold")
+    for step in history.steps:
+        d = step.decision
+        allowed = f"{d.action} -> dose {d.dose}" if d.dose else d.action
+        t.add_row(str(step.cohort.number), step.cohort.level, str(len(step.cohort.subjects)),
+                  step.cohort.first_infusion.isoformat(), escape(f"{allowed}: {d.reason}"),
+                  "[green]yes[/]" if step.deviation is None else "[bold red]DEVIATION[/]")
+    console.print(t)
+    for step in history.deviations:
+        console.print(f"[bold red]protocol deviation[/]: {escape(step.deviation)}")
+
+
+def print_live(result: Any, decision: Any = None) -> None:
+    """Rich rendering of a `LiveDecision` (``decision``: the study's decision when it differs
+    from the design's, e.g. the study's maximum reached)."""
     from rich.table import Table
 
     spec = result.spec
@@ -234,7 +260,7 @@ def print_live(result: Any) -> None:
         t.add_row(f"{r.dose}{mark}", str(r.level), str(r.n_evaluable), str(r.n_dlt),
                   str(r.n_pending))
     console.print(t)
-    d = result.decision
+    d = decision or result.decision
     where = f"dose {d.dose}" if d.dose is not None else "no further cohort"
     console.print(f"[bold]decision[/]: {d.action} -> {where}")
     console.print(f"rule: {d.reason}")

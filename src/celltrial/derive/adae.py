@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from celltrial.derive.timeline import Domains, attach_subject, days_between, domain, flag, to_date
+from celltrial.derive.timeline import (
+    DAY, Domains, attach_subject, days_between, domain, flag, has_clock_time, to_date, to_datetime,
+)
 
 CRS_TERM = "cytokine release syndrome"
 ICANS_TERM = "immune effector cell-associated neurotoxicity syndrome"
@@ -83,35 +85,94 @@ def build_adae(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame:
                            ignore_index=True)
 
 
-def toxicities(adae: pd.DataFrame, adlb: pd.DataFrame | None = None
-               ) -> dict[str, list[dict[str, object]]]:
+XC_GRADES: dict[str, str] = {"XCCRSGR": CRS_TERM, "XCICAGR": ICANS_TERM}
+"""XC grade variable -> the AE term (lower case) whose daily grade it is (ASTCT 2019 grades
+computed at capture by ``celltrial.clinical.grade_crs`` / ``grade_icans``)."""
+
+COURSE_COLUMNS = ("USUBJID", "TERM", "ADY", "DAY", "GRADE")
+
+
+def xc_grade_courses(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame:
+    """The daily CRS and ICANS grades of XC in long form (``COURSE_COLUMNS``): TERM the AE term
+    in lower case, ADY the study day of XCDTC's date, DAY the study day plus the clock time
+    (hours / 24) where XCDTC carries one, else ADY, GRADE the ASTCT 2019 grade.
+
+    DAY counts from midnight of the first infusion date, not from its clock time, so that
+    ``floor(DAY)`` is the study day every other record uses (AE onset, LB, the DLT window)
+    while the hours between two observations stay exact (71 h and 73 h are told apart)."""
+    xc = domain(domains, "XC", ("XCDTC", *XC_GRADES))
+    if xc.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object if c in ("USUBJID", "TERM")
+                                           else float) for c in COURSE_COLUMNS})
+    xc = attach_subject(xc, adsl, ("TRTSDT",))
+    when = to_datetime(xc["XCDTC"])
+    trtsdt = pd.to_datetime(xc["TRTSDT"]).astype("datetime64[us]")
+    ady = days_between(when, trtsdt)
+    exact = ((when - trtsdt.dt.normalize()) / DAY).astype(float)
+    day = exact.where(has_clock_time(xc["XCDTC"]), ady)
+    parts = [pd.DataFrame({"USUBJID": xc["USUBJID"], "TERM": term, "ADY": ady, "DAY": day,
+                           "GRADE": pd.to_numeric(xc[var], errors="coerce").astype(float)})
+             for var, term in XC_GRADES.items()]
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["GRADE"].notna() & out["ADY"].notna()].reset_index(drop=True)
+
+
+def lab_grade_courses(adlb: pd.DataFrame) -> pd.DataFrame:
+    """ADLB's CTCAE v5.0 grades in long form (``COURSE_COLUMNS``): TERM = ATOXDSC in lower
+    case, ADY = DAY = the study day of the sample."""
+    graded = adlb[adlb["ATOXGRN"].notna() & adlb["ADY"].notna()]
+    return pd.DataFrame({"USUBJID": graded["USUBJID"],
+                         "TERM": graded["ATOXDSC"].astype(str).str.lower(),
+                         "ADY": graded["ADY"].astype(float), "DAY": graded["ADY"].astype(float),
+                         "GRADE": graded["ATOXGRN"].astype(float)})
+
+
+def toxicities(adae: pd.DataFrame, adlb: pd.DataFrame | None = None,
+               courses: pd.DataFrame | None = None) -> dict[str, list[dict[str, object]]]:
     """Per subject, the treatment-emergent AEs as toxicities for
     ``celltrial.clinical.evaluate_dlt``: mappings with term, category, grade, onset_day,
-    resolution_day (None when ongoing).
+    resolution_day (None when ongoing) and, where observations exist, grade_course.
 
-    With ``adlb``, an AE whose term is a graded laboratory term (e.g. "Neutrophil count
-    decreased") gets its ``grade_course``: the (ADY, CTCAE grade) of that subject's lab values of
-    the term from onset to resolution, so that rules on how long a grade lasted (e.g. grade 4
-    cytopenia persisting beyond day 28) read the laboratory evidence, not only the AE's dates."""
-    rows = adae[(adae["TRTEMFL"] == "Y") & adae["ATOXGRN"].notna()] if not adae.empty else adae
-    courses: dict[tuple[str, str], pd.DataFrame] = {}
-    if adlb is not None and not adlb.empty:
-        graded = adlb[adlb["ATOXGRN"].notna() & adlb["ADY"].notna()]
-        for (subject, term), labs in graded.groupby(
-                [graded["USUBJID"], graded["ATOXDSC"].astype(str).str.lower()]):
-            courses[(subject, term)] = labs.sort_values("ADY")[["ADY", "ATOXGRN"]]
+    The grade course of an AE is the (DAY, grade) of that subject's observations of the same
+    term dated from the AE's onset day to its end day (or on, when ongoing):
+    - with ``adlb``, a laboratory term (e.g. "Neutrophil count decreased") gets the CTCAE v5.0
+      grades of its blood counts, so that "grade 4 cytopenia persisting beyond day 28" and the
+      day grade 4 was first reached are read from the counts, not from the AE's dates;
+    - with ``courses`` (:func:`xc_grade_courses`), CRS and ICANS get their daily ASTCT 2019
+      grades, so that "grade 3 CRS improving to grade <= 2 within 72 h" is read from them."""
+    if adae.empty:
+        return {}
+    rows = adae[(adae["TRTEMFL"] == "Y") & adae["ATOXGRN"].notna()]
+    term = rows["AEDECOD"].astype(str).str.lower()
+    term = term.mask(rows["ACAT"] == "crs", CRS_TERM).mask(rows["ACAT"] == "icans", ICANS_TERM)
+    ae = pd.DataFrame({"USUBJID": rows["USUBJID"].to_numpy(), "TERM": term.to_numpy(),
+                       "ASTDY": rows["ASTDY"].astype(float).to_numpy(),
+                       "AENDY": rows["AENDY"].astype(float).to_numpy(),
+                       "AE": np.arange(len(rows))})
+    parts = [c for c in (None if adlb is None or adlb.empty else lab_grade_courses(adlb),
+                         courses) if c is not None and not c.empty]
+    course_of: dict[int, tuple[tuple[float, int], ...]] = {}
+    if parts and not ae.empty:
+        obs = pd.concat(parts, ignore_index=True)
+        joined = ae.merge(obs, on=["USUBJID", "TERM"], how="inner")
+        joined = joined[(joined["ADY"] >= joined["ASTDY"])
+                        & (joined["AENDY"].isna() | (joined["ADY"] <= joined["AENDY"]))]
+        joined = joined.sort_values(["AE", "DAY"], kind="stable")
+        ids = joined["AE"].to_numpy()
+        days = joined["DAY"].to_numpy(float).tolist()
+        grades = joined["GRADE"].to_numpy(float).astype(int).tolist()
+        bounds = [0, *(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(ids)]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi > lo:
+                course_of[int(ids[lo])] = tuple(zip(days[lo:hi], grades[lo:hi]))
     result: dict[str, list[dict[str, object]]] = {}
-    for rec in rows.itertuples(index=False):
-        onset = float(rec.ASTDY)
-        end = None if pd.isna(rec.AENDY) else float(rec.AENDY)
-        tox: dict[str, object] = {"term": rec.AEDECOD, "category": rec.ACAT,
-                                  "grade": int(rec.ATOXGRN), "onset_day": onset,
-                                  "resolution_day": end}
-        labs = courses.get((rec.USUBJID, str(rec.AEDECOD).lower()))
-        if labs is not None:
-            days = labs["ADY"].to_numpy(float)
-            inside = (days >= onset) & (days <= (end if end is not None else np.inf))
-            tox["grade_course"] = tuple((float(d), int(g)) for d, g in
-                                        zip(days[inside], labs["ATOXGRN"].to_numpy()[inside]))
-        result.setdefault(rec.USUBJID, []).append(tox)
+    for i, (subject, term, cat, grade, onset, end) in enumerate(zip(
+            rows["USUBJID"], rows["AEDECOD"], rows["ACAT"], rows["ATOXGRN"],
+            ae["ASTDY"], ae["AENDY"])):
+        tox: dict[str, object] = {"term": term, "category": cat, "grade": int(grade),
+                                  "onset_day": float(onset),
+                                  "resolution_day": None if np.isnan(end) else float(end)}
+        if i in course_of:
+            tox["grade_course"] = course_of[i]
+        result.setdefault(subject, []).append(tox)
     return result

@@ -17,6 +17,8 @@ Dates: TRTSDT first infusion (earliest EX start, else DM.RFSTDTC), DTHDT death (
 DS ``DEATH``), LSTALVDT last date known alive (latest dated record of the subject, not after
 death), HSCTDT first allogeneic HSCT after the first infusion (PR ``ALLOGENEIC HSCT``).
 EMDFL: extramedullary disease at baseline (TU lesions identified on or before day 0).
+EOSSTT: end-of-study status from DS (COMPLETED, DISCONTINUED) or ONGOING when the subject has
+no disposition yet at the data cut.
 Baseline: the last value on or before day 0 (BBLAST marrow blast %, blood where no marrow;
 BCD7BLST % CD7+ blasts from screening SC ``cd7_blast_pct``; BWEIGHT kg).
 """
@@ -42,7 +44,7 @@ DATED_DOMAINS: tuple[tuple[str, str], ...] = (
 ADSL_COLUMNS = ("STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "DISEASE", "ARMCD",
                 "TRT01P", "TRT01A", "TRT01AN", "TRTDOSE", "TRTSDT", "TRTSDTM", "ENRLFL",
                 "SAFFL", "DLTEVLFL", "DLTFL", "EFFFL", "BBLAST", "BCD7BLST", "BWEIGHT",
-                "EMDFL", "DTHFL", "DTHDT", "LSTALVDT", "HSCTFL", "HSCTDT", "RFICDT")
+                "EMDFL", "DTHFL", "DTHDT", "LSTALVDT", "HSCTFL", "HSCTDT", "RFICDT", "EOSSTT")
 
 
 def _per_subject(frame: pd.DataFrame, value: pd.Series, how: str) -> pd.Series:
@@ -90,6 +92,7 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
                                 "RFICDTC", "RFSTDTC", "RFPENDTC", "DTHDTC", "DTHFL"))
     dm = dm.drop_duplicates("USUBJID").reset_index(drop=True)
     ex = domain(domains, "EX", ("EXSTDTC", "EXDOSE"))
+    ex = ex[~(to_number(ex["EXDOSE"]) <= 0)]  # a withheld fraction (EXDOSE 0) is no infusion
     ds = domain(domains, "DS", ("DSDECOD", "DSSTDTC"))
     subjects = dm["USUBJID"]
 
@@ -173,6 +176,7 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
         "LSTALVDT": lstalvdt,
         "HSCTFL": flag(hsctdt.notna()), "HSCTDT": hsctdt,
         "RFICDT": to_date(dm["RFICDTC"]),
+        "EOSSTT": _end_of_study_status(ds, subjects),
     })
     adsl["DLTFL"] = _dlt_flags(domains, adsl, protocol)
     window = float(getattr(getattr(protocol, "dlt", None), "window_days", 28) or 28)
@@ -186,6 +190,21 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
                                                    "efficacy_evaluable", "") or "")
     return adsl[list(ADSL_COLUMNS)].sort_values(["TRTSDT", "USUBJID"], na_position="last",
                                                 ignore_index=True)
+
+
+END_OF_STUDY: dict[str, str] = {"COMPLETED": "COMPLETED", "SCREEN FAILURE": "DISCONTINUED"}
+"""DS DSDECOD -> ADSL EOSSTT (ADaM IG: COMPLETED, DISCONTINUED, ONGOING); every other
+disposition (death, lost to follow-up, withdrawal, ...) ends the study as DISCONTINUED."""
+
+
+def _end_of_study_status(ds: pd.DataFrame, subjects: pd.Series) -> pd.Series:
+    """EOSSTT: the subject's disposition, ``ONGOING`` when it has none yet (data cut)."""
+    decod = ds["DSDECOD"].astype(str).str.upper()
+    status = pd.Series([END_OF_STUDY.get(v, "DISCONTINUED") for v in decod], index=ds.index,
+                       dtype=object)
+    first = status.groupby(ds["USUBJID"]).first().to_dict()
+    return pd.Series([first.get(u, "ONGOING") for u in subjects], index=subjects.index,
+                     dtype=object)
 
 
 def _efficacy_evaluable(domains: Domains, adsl: pd.DataFrame) -> pd.Series:

@@ -6,7 +6,8 @@
 - mechanistic CD7 CAR-T model: :mod:`~celltrial.kinetics.mechanistic` (parameters as data in
   :mod:`~celltrial.kinetics.parameters`), vectorised RK4 engine (numpy / JAX):
   :mod:`~celltrial.kinetics.engine`;
-- virtual patients -> whole SDTM study data sets: :mod:`~celltrial.kinetics.virtual`.
+- virtual patients and their SDTM records: :mod:`~celltrial.kinetics.virtual` (the trial
+  they are enrolled in is conducted by :mod:`celltrial.conduct`).
 
 Heavy dependencies (JAX, scipy.integrate) load inside the functions that use them.
 """
@@ -22,13 +23,11 @@ from celltrial.kinetics.parameters import (
     EXTINCTION_FLOOR, PARAMETERS, Parameter, draw_parameters, typical_values,
 )
 from celltrial.kinetics.population import PopulationFit, fit_population
-from celltrial.kinetics.virtual import simulate_study, write_study
 
 __all__ = [
     "CRS_LINK", "EXTINCTION_FLOOR", "ICANS_LINK", "PARAMETERS", "STATES", "STEIN_2019",
     "CD7Model", "Infusion", "MultiphasicParameters", "Parameter", "PopulationFit",
     "PopulationModel", "Trajectory", "draw_parameters", "effectors_per_ul", "fit_population",
     "initial_state", "predict",
-    "simulate", "simulate_adpc", "simulate_study", "solve_ivp_reference", "typical_values",
-    "write_study",
+    "simulate", "simulate_adpc", "solve_ivp_reference", "typical_values",
 ]

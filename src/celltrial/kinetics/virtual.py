@@ -1,17 +1,20 @@
-"""Virtual patients: whole SDTM-shaped study data sets from the mechanistic CD7 CAR-T model.
+"""Virtual patients: SDTM-shaped records of patients from the mechanistic CD7 CAR-T model.
 
-``simulate_study(protocol, n_patients, seed)`` screens ``n_patients`` virtual patients
-against the protocol's eligibility, doses the eligible ones in cohorts of 3 by a 3+3
-escalation over the protocol's dose levels (split infusions as the protocol says),
-integrates the mechanistic model (:mod:`celltrial.kinetics.mechanistic`) for every patient,
-and writes what a site would record: DM, SC, EX, AE, LB, VS, XC, RS, TU, TR, PC, IS, PR, DS
-with the variables of docs/data-model.md. The same seed gives identical data.
+This module only makes patients; the trial they are enrolled in (cohorts, calendar, the
+escalation design, the data cut) is conducted by :mod:`celltrial.conduct.virtual_trial`.
 
-Clinical rules are those of ``celltrial.clinical`` (one implementation): ``screen`` for
-eligibility, ``evaluate_dlt`` for the escalation, ``grade_crs``/``grade_icans`` for the daily
-XC observations (generated to carry the model's CRS/ICANS grade), ``grade_lab`` for LBTOXGR
-and the cytopenia AEs, ``assess_response``/``assess_extramedullary``/``overall_response`` for
-RS.
+- ``draw_patients`` / ``screen_patient``: referred patients and their eligibility
+  (``celltrial.clinical.screen``).
+- ``simulate_cohort``: the model trajectories of a cohort dosed at one level, split
+  fractions given or withheld by the protocol's hold rules
+  (``celltrial.clinical.next_fraction``), daily CRS/ICANS grades.
+- ``subject_records``: what a site would record for one subject: DM, SC, EX, AE, LB, VS, XC,
+  RS, TU, TR, PC, IS, PR, DS with the variables of docs/data-model.md.
+
+Clinical rules are those of ``celltrial.clinical`` (one implementation): ``grade_crs``/
+``grade_icans`` for the daily XC observations (generated to carry the model's CRS/ICANS
+grade), ``grade_lab`` for LBTOXGR and the cytopenia AEs, ``assess_response``/
+``assess_extramedullary``/``overall_response`` for RS.
 
 Observation models (noise, LLOQ, links from model states to labs) are listed in
 docs/kinetics-mechanistic.md; each is an assumption unless a source is named.
@@ -34,12 +37,6 @@ from celltrial.kinetics.mechanistic import (
     CELLS_PER_UG_GDNA, CRS_LINK, ICANS_LINK, CD7Model, effectors_per_ul, initial_state,
 )
 from celltrial.kinetics.parameters import draw_parameters
-
-FIRST_INFUSION = dt.date(2025, 1, 6)
-"""First infusion of the first patient of every virtual study."""
-
-COHORT_GAP_DAYS = 35
-"""Days between cohorts (28-day DLT window + one week), a usual phase I rhythm."""
 
 DIAGNOSIS_WEIGHTS: dict[str, float] = {
     "AML": 3.0, "MPAL": 1.0, "T-ALL": 4.0, "ETP-ALL": 1.0, "T-LBL": 2.0, "B-ALL": 1.0,
@@ -207,144 +204,126 @@ def screen_patient(protocol: Any, values: Mapping[str, Any]) -> tuple[bool, list
 
 # ------------------------------------------------------------------ simulation of outcomes
 
-@dataclass(frozen=True)
-class _Outcomes:
-    """Model trajectories of all eligible patients at all dose levels (common random numbers)."""
-
-    early: Trajectory          # daily, days 0..60, dt 0.05
-    late: Trajectory           # days 60..max, dt 0.2
-    params: dict[str, np.ndarray]
-    crs: np.ndarray            # (n, levels) model CRS grade
-    icans: np.ndarray
-
-
 EARLY_END = 60
 
 
-def _simulate_levels(protocol: Any, patients: pd.DataFrame, rng: np.random.Generator,
-                     days_late: list[int], model: CD7Model) -> _Outcomes:
-    n, levels = len(patients), len(protocol.dose_levels)
-    base = draw_parameters(n, rng)
+@dataclass(frozen=True)
+class CohortOutcomes:
+    """Model trajectories of one cohort of patients dosed at one level, with the daily
+    CRS/ICANS grades (days 0..XC_DAYS) and the split fractions each patient received."""
+
+    level: int                 # dose-level index (0-based)
+    early: Trajectory          # daily, days 0..EARLY_END, dt 0.05
+    late: Trajectory           # days EARLY_END..end, dt 0.2
+    params: dict[str, np.ndarray]
+    crs_daily: np.ndarray      # (n, XC_DAYS + 1) ASTCT 2019 CRS grade per day
+    icans_daily: np.ndarray
+    fractions_given: np.ndarray  # (n,) number of split fractions infused
+    hold_reasons: tuple[str | None, ...]  # why the next fraction was withheld, per patient
+
+    @property
+    def crs(self) -> np.ndarray:
+        return self.crs_daily.max(axis=1)
+
+    @property
+    def icans(self) -> np.ndarray:
+        return self.icans_daily.max(axis=1)
+
+
+def patient_parameters(patients: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Model parameters of each patient (one row of ``patients`` each): between-patient
+    variability of :func:`~celltrial.kinetics.parameters.draw_parameters` and primary
+    expansion failure (:data:`EXPANSION_FAILURE`)."""
+    n = len(patients)
+    params = draw_parameters(n, rng)
     failure = rng.uniform(size=n) < EXPANSION_FAILURE[0]
-    base["rho"] = np.where(failure, base["rho"] * EXPANSION_FAILURE[1], base["rho"])
-    params = {k: np.tile(v, levels) for k, v in base.items()}
+    params["rho"] = np.where(failure, params["rho"] * EXPANSION_FAILURE[1], params["rho"])
+    return params
+
+
+def crs_daily_grades(il6: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Daily ASTCT 2019 CRS grade from each day's IL-6 rise over its pre-infusion level:
+    ``CRS_LINK.draw(IL6(d) - IL6(0), u)`` with one uniform ``u`` per patient (the patient's
+    sensitivity), one episode (once back to grade 0 after onset it stays 0).
+
+    The link is monotone in IL-6 for a fixed ``u``, so the worst daily grade equals the link
+    of the peak rise (the calibrated grade distribution, mechanistic.CRS_LINK), and a day's
+    grade depends only on that day's state: the grade seen before a split fraction does not
+    depend on the fraction (the hold rule reads it; docs/conduct.md)."""
+    rise = np.maximum(il6 - il6[:, :1], 1e-9)
+    n, days = rise.shape
+    daily = CRS_LINK.draw(rise.reshape(-1), np.repeat(u, days)).reshape(n, days)
+    started = np.cumsum(daily > 0, axis=1) > 0
+    ended = np.cumsum(started & (daily == 0), axis=1) > 0
+    return np.where(ended, 0, daily).astype(int)
+
+
+def icans_daily_grades(il6: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Daily ICANS grades: the grade ``ICANS_LINK.draw(peak IL-6, u)`` from 2 days after the
+    IL-6 peak for 2 + grade days (assumption: ICANS usually follows CRS by a few days,
+    CLINICAL_REFERENCE 2)."""
+    n, days = il6.shape
+    grade = ICANS_LINK.draw(il6.max(axis=1), u)
+    daily = np.zeros((n, days), dtype=int)
+    start = np.minimum(days - 2, np.maximum(1, il6.argmax(axis=1)) + 2)
+    for i in np.flatnonzero(grade):
+        daily[i, start[i]: min(start[i] + 2 + int(grade[i]), days)] = grade[i]
+    return daily
+
+
+def simulate_cohort(protocol: Any, patients: pd.DataFrame, level: int,
+                    rng: np.random.Generator, late_days: list[int],
+                    model: CD7Model | None = None) -> CohortOutcomes:
+    """Trajectories of ``patients`` dosed at ``protocol.dose_levels[level]``, split fractions
+    given or withheld by the protocol's hold rules (``celltrial.clinical.next_fraction``)
+    on the daily grades seen from the first fraction up to the next one."""
+    from celltrial.clinical.split_hold import next_fraction
+
+    model = model or CD7Model()
+    n = len(patients)
+    params = patient_parameters(patients, rng)
+    u_crs, u_icans = rng.uniform(size=n), rng.uniform(size=n)
     cap = protocol.intervention.weight_cap_kg
     weight = patients["weight_kg"].to_numpy(float)
-    dose_weight = np.minimum(weight, cap) if cap else weight
-    y0 = initial_state(params, marrow_blast_pct=np.tile(patients["marrow_blast_pct"]
-                                                         .to_numpy(float), levels))
-    infusions = []
-    for frac in protocol.intervention.split:
-        per_kg = np.concatenate([np.full(n, lvl.cells_per_kg) for lvl in protocol.dose_levels])
-        per_kg = per_kg * np.tile(dose_weight / weight, levels) * frac.fraction
-        infusions.append(Infusion(float(frac.day), effectors_per_ul(
-            per_kg, params["blood_fraction"])))
-    early = simulate(model, params, y0, list(range(EARLY_END + 1)), infusions=infusions)
+    scale = np.minimum(weight, cap) / weight if cap else np.ones(n)
+    y0 = initial_state(params, marrow_blast_pct=patients["marrow_blast_pct"].to_numpy(float))
+    split = protocol.intervention.split
+    per_kg = protocol.dose_levels[level].cells_per_kg
+
+    def run(given: np.ndarray) -> Trajectory:
+        infusions = [Infusion(float(frac.day), effectors_per_ul(
+            per_kg * frac.fraction * scale * (given > f), params["blood_fraction"]))
+            for f, frac in enumerate(split)]
+        return simulate(model, params, y0, list(range(EARLY_END + 1)), infusions=infusions)
+
+    given = np.full(n, len(split))
+    reasons: list[str | None] = [None] * n
+    early = run(given)
+    for f in range(1, len(split)):
+        # grades on the days from the first fraction up to the morning of fraction f (a state
+        # at day d is the state before any infusion of day d, so fraction f does not show)
+        window = slice(split[0].day, split[f].day + 1)
+        il6 = early.state("IL6")
+        crs = crs_daily_grades(il6, u_crs)
+        icans = icans_daily_grades(il6[:, : XC_DAYS + 1], u_icans)
+        changed = False
+        for i in np.flatnonzero(given > f):
+            decision = next_fraction(protocol, f + 1, {
+                "crs_grade": int(crs[i, window].max()),
+                "icans_grade": int(icans[i, window].max())})
+            if not decision.give:
+                given[i], reasons[i], changed = f, decision.reason, True
+        if changed:
+            early = run(given)
+    il6 = early.state("IL6")
     y60 = early.states[:, -1, :]
-    late_days = [d - EARLY_END for d in sorted({EARLY_END, *days_late})]
-    late = simulate(model, params, y60, late_days, dt=0.2)
-    late = Trajectory(np.asarray(late_days) + EARLY_END, late.states, late.backend, late.dtype)
-    peak = early.state("IL6").max(axis=1)
-    u_crs = np.tile(rng.uniform(size=n), levels)
-    u_icans = np.tile(rng.uniform(size=n), levels)
-    crs = CRS_LINK.draw(peak, u_crs).reshape(levels, n).T
-    icans = ICANS_LINK.draw(peak, u_icans).reshape(levels, n).T
-    return _Outcomes(early, late, params, crs, icans)
-
-
-def _three_plus_three(dlt: np.ndarray) -> np.ndarray:
-    """Dose-level index per eligible patient (in order) by 3+3 [B1]; -1 = not dosed.
-
-    ``dlt[i, level]``: would patient i have a DLT at that level. Cohorts of 3; 0/3 ->
-    escalate; 1/3 -> 3 more; 1/6 -> escalate; >= 2 -> stop and treat the remaining patients
-    at the level below (expansion at the recommended dose); none below -> enrolment closes.
-    At the top level without excess DLT, remaining patients expand there.
-    """
-    n, levels = dlt.shape
-    assigned = np.full(n, -1)
-    level, at_level, tox, expansion, i = 0, 0, 0, None, 0
-    while i < n:
-        if expansion is not None:
-            if expansion < 0:
-                break
-            assigned[i:] = expansion
-            break
-        cohort = range(i, min(i + 3, n))
-        for j in cohort:
-            assigned[j] = level
-            tox += int(dlt[j, level])
-        at_level += len(cohort)
-        i += len(cohort)
-        if at_level < 3:
-            continue
-        if tox >= 2:
-            expansion = level - 1
-        elif at_level == 3 and tox == 1:
-            continue
-        elif level + 1 < levels:
-            level, at_level, tox = level + 1, 0, 0
-        else:
-            expansion = level
-    return assigned
-
-
-def _crs_course(il6: np.ndarray, grade: int) -> np.ndarray:
-    """Daily CRS grades, days 0..XC_DAYS, consistent with the model's grade: CRS while IL-6
-    is >= 30% of its peak, at the full grade while >= 70% (and on the peak day), one grade
-    lower on the shoulders (assumption: the grade follows the cytokine wave)."""
-    daily = np.zeros(XC_DAYS + 1, dtype=int)
-    if grade <= 0:
-        return daily
-    il6 = il6[: XC_DAYS + 1]
-    peak_day = max(1, int(np.argmax(il6)))
-    above = np.flatnonzero(il6 >= 0.3 * il6.max())
-    onset, stop = max(1, int(above.min())), max(1, int(above.max())) + 1
-    for d in range(onset, min(stop, XC_DAYS) + 1):
-        daily[d] = grade if il6[d] >= 0.7 * il6.max() else max(1, grade - 1)
-    daily[min(max(peak_day, onset), XC_DAYS)] = grade
-    return daily
-
-
-def _icans_course(il6: np.ndarray, grade: int) -> np.ndarray:
-    """Daily ICANS grades: from 2 days after the IL-6 peak for 2 + grade days (assumption:
-    ICANS usually follows CRS by a few days)."""
-    daily = np.zeros(XC_DAYS + 1, dtype=int)
-    if grade > 0:
-        start = min(XC_DAYS - 1, max(1, int(np.argmax(il6[: XC_DAYS + 1]))) + 2)
-        daily[start: min(start + 2 + grade, XC_DAYS + 1)] = grade
-    return daily
-
-
-def _toxicities(crs_daily: np.ndarray, icans_daily: np.ndarray) -> list[dict[str, Any]]:
-    """CRS/ICANS as ``celltrial.clinical.Toxicity`` mappings (onset, resolution, course)."""
-    out = []
-    for term, category, daily in (("Cytokine release syndrome", "crs", crs_daily),
-                                  ("Immune effector cell-associated neurotoxicity syndrome",
-                                   "icans", icans_daily)):
-        on = np.flatnonzero(daily)
-        if on.size:
-            out.append({"term": term, "category": category, "grade": int(daily.max()),
-                        "onset_day": float(on.min()), "resolution_day": float(on.max() + 1),
-                        "grade_course": tuple((float(d), int(daily[d]))
-                                              for d in range(int(on.min()), int(on.max()) + 2)
-                                              if d < daily.size)})
-    return out
-
-
-def _dlt_matrix(protocol: Any, out: _Outcomes, n: int) -> np.ndarray:
-    """Would each patient have a DLT at each level: ``celltrial.clinical.evaluate_dlt`` on
-    the model's CRS/ICANS courses (the toxicities that depend on the dose level)."""
-    from celltrial.clinical import evaluate_dlt
-
-    levels = out.crs.shape[1]
-    dlt = np.zeros((n, levels), dtype=bool)
-    il6 = out.early.state("IL6")
-    for lv in range(levels):
-        for i in range(n):
-            tox = _toxicities(_crs_course(il6[lv * n + i], int(out.crs[i, lv])),
-                              _icans_course(il6[lv * n + i], int(out.icans[i, lv])))
-            dlt[i, lv] = bool(tox) and evaluate_dlt(protocol, tox).is_dlt
-    return dlt
+    days = [d - EARLY_END for d in sorted({EARLY_END, *late_days})]
+    late = simulate(model, params, y60, days, dt=0.2)
+    late = Trajectory(np.asarray(days) + EARLY_END, late.states, late.backend, late.dtype)
+    return CohortOutcomes(level, early, late, params,
+                          crs_daily_grades(il6, u_crs)[:, : XC_DAYS + 1],
+                          icans_daily_grades(il6[:, : XC_DAYS + 1], u_icans), given,
+                          tuple(reasons))
 
 
 # ------------------------------------------------------------------ record building
@@ -381,7 +360,7 @@ DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = {
                 "RFICDTC", "RFSTDTC", "RFPENDTC", "DTHDTC", "DTHFL"),
     "SC": _cols("SC", "SCTESTCD", "SCORRES", "SCORRESU", "SCDTC"),
     "EX": _cols("EX", "EXTRT", "EXFRACN", "EXDOSE", "EXDOSU", "EXDOSTOT", "EXVOL", "EXBAGN",
-                "EXSTDTC"),
+                "EXSTDTC", "EXADJ"),
     "AE": _cols("AE", "AETERM", "AEDECOD", "AETOXGR", "AETOXSCL", "AESTDTC", "AEENDTC", "AESER",
                 "AEREL", "AEOUT"),
     "LB": _cols("LB", "LBCAT", "LBTESTCD", "LBTEST", "LBSPEC", "LBORRES", "LBORRESU", "LBSTRESN",
@@ -441,69 +420,17 @@ def _grade_lab(code: str, value: float, test: LabTest, baseline: float | None) -
     return best
 
 
-# ------------------------------------------------------------------ the study
+# ------------------------------------------------------------------ one subject's records
 
-def simulate_study(protocol: Any, n_patients: int, seed: int, *,
-                   progress: Callable[[int, int], None] | None = None
-                   ) -> dict[str, pd.DataFrame]:
-    """A whole virtual study: ``n_patients`` screened, SDTM domains per docs/data-model.md.
-
-    Deterministic in ``seed``. ``progress(done, total)`` is called as patients are written.
-    """
-    if n_patients < 1:
-        raise invalid("n_patients", n_patients, "a positive number of patients")
-    rng = np.random.default_rng(seed)
-    patients = draw_patients(protocol, n_patients, rng)
-    screen = [screen_patient(protocol, {k: (v.item() if hasattr(v, "item") else v)
-                                        for k, v in row.items()})
-              for row in patients.to_dict("records")]
-    eligible_idx = [i for i, (ok, _) in enumerate(screen) if ok]
-    sched = protocol.schedule
-    all_days = sorted({*sched.kinetics_days, *sched.cytokine_days, *sched.cd7_days,
-                       *sched.marrow_days, *sched.ada_days, *sched.followup_days})
-    end_day = max(all_days + [EARLY_END + 1])
-    late_days = [d for d in all_days if d > EARLY_END] + [end_day]
-    levels = protocol.dose_levels
-    model = CD7Model()
-    elig = patients.iloc[eligible_idx].reset_index(drop=True)
-    assigned = np.array([], dtype=int)
-    outcomes = None
-    if len(elig):
-        outcomes = _simulate_levels(protocol, elig, rng, late_days, model)
-        assigned = _three_plus_three(_dlt_matrix(protocol, outcomes, len(elig)))
-    # per-patient random streams, independent of the escalation path
-    seeds = rng.integers(0, 2**63 - 1, size=n_patients)
-    rows = _Rows(protocol.id)
-    order = {p: k for k, p in enumerate(eligible_idx)}
-    dosed_rank = 0
-    for i in range(n_patients):
-        prng = np.random.default_rng(seeds[i])
-        k = order.get(i)
-        level = int(assigned[k]) if k is not None else -1
-        if k is not None and level >= 0:
-            cohort, within = divmod(dosed_rank, 3)
-            day0 = FIRST_INFUSION + dt.timedelta(days=COHORT_GAP_DAYS * cohort + 7 * within)
-            dosed_rank += 1
-        else:
-            offset = int(prng.integers(-10, COHORT_GAP_DAYS * max(1, n_patients // 3)))
-            day0 = FIRST_INFUSION + dt.timedelta(days=offset)
-        usubjid = f"{protocol.id}-{i + 1:03d}"
-        _subject(rows, protocol, patients.iloc[i], usubjid, i, day0, screen[i], level,
-                 k, outcomes, n_patients_eligible=len(elig), prng=prng, all_days=all_days,
-                 end_day=end_day)
-        if progress is not None:
-            progress(i + 1, n_patients)
-    return rows.frames()
-
-
-def _subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, index: int,
-             day0: dt.date, screen: tuple[bool, list[str]], level: int, k: int | None,
-             outcomes: _Outcomes | None, *, n_patients_eligible: int, prng: np.random.Generator,
-             all_days: list[int], end_day: int) -> None:
-    """All records of one subject (screen failure, or dosed patient with follow-up)."""
+def subject_records(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, index: int,
+                    day0: dt.date, screen: tuple[bool, list[str]], *,
+                    prng: np.random.Generator, outcome: CohortOutcomes | None = None,
+                    k: int | None = None) -> None:
+    """All records of one subject: a screen failure (``outcome`` None), or a patient dosed at
+    ``outcome.level`` (row ``k`` of the cohort) with follow-up to the end of the schedule.
+    ``day0`` is the (planned) first infusion date; screening and consent precede it."""
     consent = -int(prng.integers(14, 28))
     screen_day = consent + 2
-    dosed = level >= 0 and outcomes is not None and k is not None
     site = f"{1 + index % 3:02d}"
     for name in protocol.variables:
         if name in pt.index:
@@ -519,27 +446,38 @@ def _subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, index: int
     dm = {"SUBJID": f"{index + 1:03d}", "SITEID": site, "AGE": int(pt["age_years"]),
           "AGEU": "YEARS", "SEX": pt["sex"], "DISEASE": pt["diagnosis"],
           "RFICDTC": _iso(day0, consent)}
-    if not dosed:
+    if outcome is None or k is None:
         ok, failed = screen
-        term = ("Screen failure: criteria not met " + ", ".join(failed)) if not ok else \
-            "Enrolment closed by the dose escalation (no tolerated dose level)"
-        rows.add("DM", usubjid, **dm, ARMCD="", ARM="Screen failure" if not ok else "Not treated",
+        term = "Screen failure: criteria not met " + ", ".join(failed)
+        rows.add("DM", usubjid, **dm, ARMCD="", ARM="Screen failure",
                  RFSTDTC=None, RFPENDTC=_iso(day0, screen_day + 1), DTHDTC=None, DTHFL="")
         rows.add("DS", usubjid, DSDECOD="SCREEN FAILURE", DSTERM=term,
                  DSSTDTC=_iso(day0, screen_day + 1))
         return
-    assert outcomes is not None and k is not None
-    _dosed_subject(rows, protocol, pt, usubjid, day0, level, k, outcomes, dm,
-                   n_eligible=n_patients_eligible, prng=prng, all_days=all_days,
-                   end_day=end_day, screen_day=screen_day)
+    _dosed_subject(rows, protocol, pt, usubjid, day0, outcome, k, dm, prng=prng,
+                   end_day=schedule_end_day(protocol), screen_day=screen_day)
+
+
+def schedule_end_day(protocol: Any) -> int:
+    """Last scheduled study day of the protocol (at least day EARLY_END + 1)."""
+    sched = protocol.schedule
+    return max([*sched.kinetics_days, *sched.cytokine_days, *sched.cd7_days, *sched.marrow_days,
+                *sched.ada_days, *sched.followup_days, EARLY_END + 1])
+
+
+def late_days(protocol: Any) -> list[int]:
+    """Scheduled days after EARLY_END (and the last day): where the late trajectory is kept."""
+    sched = protocol.schedule
+    days = {*sched.kinetics_days, *sched.cytokine_days, *sched.cd7_days, *sched.marrow_days,
+            *sched.ada_days, *sched.followup_days}
+    return sorted(d for d in days if d > EARLY_END) + [schedule_end_day(protocol)]
 
 
 def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0: dt.date,
-                   level: int, k: int, out: _Outcomes, dm: dict[str, Any], *, n_eligible: int,
-                   prng: np.random.Generator, all_days: list[int], end_day: int,
-                   screen_day: int) -> None:
-    j = level * n_eligible + k            # row of this patient at this level
-    lvl = protocol.dose_levels[level]
+                   out: CohortOutcomes, k: int, dm: dict[str, Any], *,
+                   prng: np.random.Generator, end_day: int, screen_day: int) -> None:
+    j = k                                 # row of this patient in the cohort
+    lvl = protocol.dose_levels[out.level]
     diagnosis = str(pt["diagnosis"])
     p = {name: float(v[j]) for name, v in out.params.items()}
     early, late = out.early.states[j], out.late.states[j]
@@ -553,10 +491,10 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
         idx = int(np.searchsorted(late_days, day))
         return late[min(idx, len(late_days) - 1)]
 
-    crs_g, icans_g = int(out.crs[k, level]), int(out.icans[k, level])
+    crs_daily, icans_daily = out.crs_daily[k], out.icans_daily[k]
+    crs_g, icans_g = int(crs_daily.max()), int(icans_daily.max())
     il6 = early[: XC_DAYS + 1, 5]
     peak_day = max(1, int(np.argmax(il6)))
-    crs_daily, icans_daily = _crs_course(il6, crs_g), _icans_course(il6, icans_g)
     # ---- death, HSCT, loss to follow-up
     fatal_crs = crs_g >= 4 and prng.uniform() < 0.25
     death_day: int | None = peak_day + 2 if fatal_crs else None
@@ -597,6 +535,13 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
     for f_no, frac in enumerate(protocol.intervention.split, start=1):
         if death_day is not None and frac.day >= death_day:
             break
+        if f_no > int(out.fractions_given[k]):
+            # withheld by the protocol's split-infusion hold rule (EXADJ gives the reason)
+            rows.add("EX", usubjid, EXTRT=protocol.intervention.product, EXFRACN=f_no,
+                     EXDOSE=0.0, EXDOSU="cells/kg", EXDOSTOT=0.0, EXVOL=0.0, EXBAGN=0,
+                     EXSTDTC=_iso(day0, frac.day),
+                     EXADJ=f"WITHHELD: {out.hold_reasons[k] or 'hold rule'}")
+            continue
         per_kg = lvl.cells_per_kg * frac.fraction * (min(weight, cap) / weight if cap else 1.0)
         actual = per_kg * float(prng.uniform(0.95, 1.05))
         total = actual * weight
@@ -919,21 +864,3 @@ def _sig(x: float, digits: int = 4) -> float:
     if x == 0 or not math.isfinite(x):
         return x
     return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
-
-
-VIRTUAL_USER = "celltrial-virtual-patients"
-"""The audit trail's "who" for virtual studies."""
-
-
-def write_study(store: Any, protocol: Any, n_patients: int, seed: int, *,
-                user: str = VIRTUAL_USER) -> dict[str, int]:
-    """Generate a virtual study and write it through ``celltrial.store.write_domains``
-    (validated, audited, one transaction; the audit reason names the generator and seed).
-    Returns the number of records per domain."""
-    from celltrial.store import write_domains
-
-    domains = simulate_study(protocol, n_patients, seed)
-    write_domains(store, protocol.id, domains, user=user, source="virtual",
-                  reason=f"virtual study: mechanistic CD7 CAR-T model, {n_patients} screened, "
-                         f"seed {seed}")
-    return {name: len(frame) for name, frame in domains.items()}

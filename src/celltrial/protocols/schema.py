@@ -15,9 +15,10 @@ from celltrial.errors import ProtocolError
 from celltrial.protocols import criteria
 
 __all__ = [
-    "BagLimits", "Criterion", "DLTDefinition", "DLTException", "DLTRule", "DoseLevel",
+    "BagLimits", "Criterion", "DLTCensoring", "DLTDefinition", "DLTException", "DLTRule",
+    "DoseLevel",
     "Eligibility", "Endpoint", "Intervention", "Options", "Protocol", "Schedule",
-    "SplitFraction", "STANDARD_VARIABLES", "Variable",
+    "HoldRule", "SplitFraction", "STANDARD_VARIABLES", "Variable",
 ]
 
 ResponseCriteria = Literal["aml_eln2022", "all_bbmt2010", "extramedullary_lugano2014"]
@@ -143,12 +144,31 @@ class BagLimits(_Assumable):
     max_bags: int = Field(ge=1)
 
 
+HoldSign = Literal["crs", "icans", "uncontrolled_infection"]
+
+
+class HoldRule(_Assumable):
+    """A split-infusion hold rule: the next fraction is withheld when, between the first
+    fraction and the next one, ``sign`` was seen at ``min_grade`` or worse (ASTCT 2019 grade
+    for CRS/ICANS; ``uncontrolled_infection`` is present/absent). A withheld fraction is not
+    given later and every later fraction is withheld with it (``celltrial.clinical.
+    split_hold``)."""
+
+    id: str
+    description: str
+    sign: HoldSign
+    min_grade: int = Field(default=1, ge=1, le=5)
+    action: Literal["withhold"] = "withhold"
+
+
 class Intervention(_Frozen):
-    """Product, dose levels (CAR+ cells/kg), split-infusion fractions and bag limits."""
+    """Product, dose levels (CAR+ cells/kg), split-infusion fractions, the hold rules between
+    fractions, and bag limits."""
 
     product: str
     dose_levels: list[DoseLevel] = Field(min_length=1)
     split: list[SplitFraction] = Field(min_length=1)
+    hold_rules: list[HoldRule] = Field(default_factory=list)
     bags: BagLimits
     weight_cap_kg: float | None = Field(default=None, gt=0)
     weight_cap_assumed: bool = False
@@ -179,6 +199,21 @@ class DLTRule(_Frozen):
 
 
 class DLTException(_Frozen):
+    """A toxicity a rule matched that is not a DLT. It applies when ``terms``/``categories``
+    match (absent = any) and ``grade`` equals the toxicity's grade (absent = any), and then
+    at most one condition decides (none = always excused):
+
+    - ``resolves_to_grade_at_most`` + ``within_hours``: excused when the grade fell to that
+      level within the hours (e.g. grade 3 CRS improving to grade <= 2 within 72 h);
+    - ``counts_only_if_persists_beyond_day``: excused when it ended by that study day
+      (e.g. grade 4 cytopenia persisting beyond day 28);
+    - ``counts_only_if_lasts_more_than_days``: excused when the episode at >= ``grade`` lasted
+      at most that many days from the day it first reached it (e.g. grade 4 neutropenia
+      lasting > 14 days).
+
+    ``celltrial.clinical.evaluate_dlt`` applies them (docs/clinical.md, DLT).
+    """
+
     id: str
     description: str
     terms: list[str] | None = None
@@ -187,15 +222,58 @@ class DLTException(_Frozen):
     resolves_to_grade_at_most: int | None = Field(default=None, ge=0, le=4)
     within_hours: float | None = Field(default=None, gt=0)
     counts_only_if_persists_beyond_day: int | None = Field(default=None, ge=0)
+    counts_only_if_lasts_more_than_days: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> DLTException:
+        if self.within_hours is not None and self.resolves_to_grade_at_most is None:
+            raise ValueError(f"DLT exception `{self.id}`: `within_hours` needs "
+                             "`resolves_to_grade_at_most`")
+        conditions = [name for name in ("resolves_to_grade_at_most",
+                                        "counts_only_if_persists_beyond_day",
+                                        "counts_only_if_lasts_more_than_days")
+                      if getattr(self, name) is not None]
+        if len(conditions) > 1:
+            raise ValueError(f"DLT exception `{self.id}`: one condition per exception, got "
+                             f"{conditions}; write one exception per condition")
+        return self
+
+
+CensoringEvent = Literal["hsct", "new_anticancer_therapy", "withdrawal"]
+
+
+class DLTCensoring(_Assumable):
+    """Events after which a patient's toxicities no longer count for the DLT assessment
+    (``hsct``: allogeneic HSCT; ``new_anticancer_therapy``; ``withdrawal``). A toxicity that
+    first meets a DLT rule after the event is not counted, and a patient censored inside the
+    window without a DLT is not DLT-evaluable. In YAML either ``censored_by: [hsct, ...]`` or
+    ``censored_by: {events: [...], assumed: true, rationale: ...}``."""
+
+    events: list[CensoringEvent] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        return {"events": data} if isinstance(data, list) else data
+
+    @field_validator("events")
+    @classmethod
+    def _unique(cls, events: list[str]) -> list[str]:
+        if len(set(events)) != len(events):
+            raise ValueError(f"censoring events repeat: {events}")
+        return events
 
 
 class DLTDefinition(_Assumable):
-    """A toxicity is a DLT if within ``window_days`` it matches a rule and no exception excuses it."""
+    """A toxicity is a DLT if within ``window_days`` it matches a rule and no exception excuses
+    it; ``censored_by`` names the events that end the DLT observation early (none = no
+    censoring)."""
 
     window_days: int = Field(gt=0)
     definition: str
     rules: list[DLTRule] = Field(min_length=1)
     exceptions: list[DLTException] = Field(default_factory=list)
+    censored_by: DLTCensoring | None = None
 
 
 class Endpoint(_Assumable):
@@ -227,6 +305,8 @@ class Escalation(_Assumable):
     ``target`` is the target DLT rate (phi, or phi_T for BOIN12), ``efficacy_target`` the
     lowest acceptable response rate (phi_E, BOIN12 only), ``exposure_threshold`` an AUC0-28d
     (copies*day/ug) above which a patient counts as "expanded" for the BOIN12 utility.
+    ``max_n`` caps the patients dosed during escalation; after it ends the recommended dose is
+    expanded until it holds ``expansion_n`` patients in all (no expansion when absent).
     """
 
     design: Literal["3+3", "boin", "crm", "boin12"]
@@ -236,6 +316,7 @@ class Escalation(_Assumable):
     skeleton: list[float] | None = None
     efficacy_target: float | None = Field(default=None, gt=0, lt=1)
     exposure_threshold: float | None = Field(default=None, gt=0)
+    expansion_n: int | None = Field(default=None, ge=1)
 
 
 class Options(_Frozen):

@@ -107,6 +107,7 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
         ("EXVOL", "float", "Infused Volume (mL)"),
         ("EXBAGN", "int", "Number of Bags"),
         ("EXSTDTC", "date", "Start Date/Time of Treatment"),
+        ("EXADJ", "text", "Reason for Dose Adjustment"),
     ]),
     _domain("AE", "Adverse Events", "AESEQ", [
         ("AESEQ", "int", "Sequence Number"),

@@ -1,5 +1,6 @@
-"""Virtual studies: determinism, the SDTM contract of docs/data-model.md, eligibility, 3+3,
-split infusions, CRS/ICANS consistency, BLQ convention, all five protocols."""
+"""Virtual trials: determinism, the SDTM contract of docs/data-model.md, eligibility,
+enrolment by cohorts, split infusions and their hold rule, CRS/ICANS consistency, BLQ
+convention, all five protocols, the store and the CLI."""
 
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from celltrial.clinical import grade_crs, grade_icans, screen
+from celltrial.clinical import grade_crs, grade_icans, next_fraction, screen
+from celltrial.conduct import FIRST_INFUSION, run_virtual_trial, simulate_study, write_study
 from celltrial.kinetics.virtual import (
-    DOMAIN_COLUMNS, FIRST_INFUSION, _three_plus_three, simulate_study, write_study,
+    DOMAIN_COLUMNS, XC_DAYS, draw_patients, late_days, simulate_cohort,
 )
 from celltrial.protocols import list_ids, load
+
+CUT = "2026-12-01"
 
 DATA_MODEL = Path(__file__).parents[2] / "docs" / "data-model.md"
 
 
 @pytest.fixture(scope="module")
 def study():
-    return simulate_study(load("nct04762485"), 30, 7)
+    return simulate_study(load("nct04762485"), 30, 7, data_cut=CUT)
 
 
 def contract() -> dict[str, set[str]]:
@@ -37,10 +41,11 @@ def contract() -> dict[str, set[str]]:
 
 def test_same_seed_gives_identical_data_and_another_seed_does_not():
     protocol = load("cd7-tall-dlt")
-    a, b = simulate_study(protocol, 12, 3), simulate_study(protocol, 12, 3)
+    a, b = simulate_study(protocol, 12, 3, data_cut=CUT), simulate_study(protocol, 12, 3,
+                                                                        data_cut=CUT)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name])
-    c = simulate_study(protocol, 12, 4)
+    c = simulate_study(protocol, 12, 4, data_cut=CUT)
     assert not a["PC"].equals(c["PC"])
 
 
@@ -72,11 +77,11 @@ def test_no_dosed_patient_fails_screening_and_screen_failures_are_not_dosed(stud
     dosed = set(study["EX"]["USUBJID"])
     failures = set(study["DS"].loc[study["DS"]["DSDECOD"] == "SCREEN FAILURE", "USUBJID"])
     assert dosed and failures and not dosed & failures
+    # screening stops when enrolment closes: every screened patient is a failure or dosed
     assert dosed | failures == set(study["DM"]["USUBJID"])
     for usubjid in study["DM"]["USUBJID"]:
         eligible = screen(protocol, sc_values(study, protocol, usubjid)).eligible
-        if usubjid in dosed:
-            assert eligible, usubjid
+        assert eligible == (usubjid in dosed), usubjid
 
 
 def test_first_patient_infused_2025_01_06_and_the_first_cohort_at_dl1(study):
@@ -95,21 +100,47 @@ def test_split_infusion_follows_the_protocol(study):
         for row, frac in zip(rows.itertuples(), split, strict=False):
             day = (pd.Timestamp(row.EXSTDTC) - pd.Timestamp(row.RFSTDTC)).days
             assert day == frac.day
-            assert row.EXDOSE == pytest.approx(levels[row.ARMCD] * frac.fraction, rel=0.06)
+            if row.EXDOSE == 0:
+                assert row.EXADJ.startswith("WITHHELD: H"), row
+            else:
+                assert row.EXDOSE == pytest.approx(levels[row.ARMCD] * frac.fraction, rel=0.06)
 
 
-@pytest.mark.parametrize("pattern, expected", [
-    # dlt[i][level] for 4 levels: no DLT anywhere -> escalate to the top, expand there
-    ([[0, 0, 0, 0]] * 15, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3]),
-    # 1/3 at DL1 -> 3 more; 0 more -> escalate
-    ([[1, 1, 1, 1]] + [[0, 0, 0, 0]] * 8, [0, 0, 0, 0, 0, 0, 1, 1, 1]),
-    # 2/3 at DL2 -> stop, the rest at DL1
-    ([[0, 0, 0, 0]] * 3 + [[0, 1, 1, 1]] * 3 + [[0, 0, 0, 0]] * 3, [0, 0, 0, 1, 1, 1, 0, 0, 0]),
-    # 2/3 at DL1 -> no tolerated level: enrolment closes
-    ([[1, 1, 1, 1]] * 2 + [[0, 0, 0, 0]] * 4, [0, 0, 0, -1, -1, -1]),
-])
-def test_three_plus_three(pattern, expected):
-    assert _three_plus_three(np.array(pattern, dtype=bool)).tolist() == expected
+def test_the_second_fraction_is_withheld_exactly_when_a_hold_rule_is_met():
+    """nct04762485: 30% on day 0, 70% on day 1; H1 CRS >= 2, H2 any ICANS seen on days 0-1
+    (before the day-1 infusion) withhold it. 300 patients at the top dose level."""
+    protocol = load("nct04762485")
+    rng = np.random.default_rng(11)
+    patients = draw_patients(protocol, 300, rng)
+    cohort = simulate_cohort(protocol, patients, len(protocol.dose_levels) - 1, rng,
+                             late_days(protocol))
+    seen_crs = cohort.crs_daily[:, :2].max(axis=1)
+    seen_icans = cohort.icans_daily[:, :2].max(axis=1)
+    for i in range(len(patients)):
+        expected = next_fraction(protocol, 2, {"crs_grade": int(seen_crs[i]),
+                                               "icans_grade": int(seen_icans[i])})
+        assert (cohort.fractions_given[i] == 2) == expected.give, i
+        assert (cohort.hold_reasons[i] is None) == expected.give
+    assert (cohort.fractions_given == 1).any() and (cohort.fractions_given == 2).any()
+
+
+def test_daily_crs_grades_are_one_episode_whose_worst_grade_is_the_calibrated_link():
+    from celltrial.kinetics.mechanistic import CRS_LINK
+
+    protocol = load("cd7-aml-mll")
+    rng = np.random.default_rng(5)
+    patients = draw_patients(protocol, 200, rng)
+    cohort = simulate_cohort(protocol, patients, 2, rng, late_days(protocol))
+    daily = cohort.crs_daily
+    assert daily.shape == (200, XC_DAYS + 1) and (daily[:, 0] == 0).all()
+    for row in daily:
+        on = np.flatnonzero(row)
+        if on.size:
+            assert (row[on.min(): on.max() + 1] > 0).all()   # no gap: one episode
+    il6 = cohort.early.state("IL6")[:, : XC_DAYS + 1]
+    rise = np.maximum(il6 - il6[:, :1], 1e-9).max(axis=1)
+    p_any = CRS_LINK.probabilities(rise)[:, 0].mean()
+    assert (daily.max(axis=1) > 0).mean() == pytest.approx(p_any, abs=0.08)
 
 
 def test_crs_and_icans_grades_are_those_of_the_clinical_rules(study):
@@ -154,11 +185,20 @@ def test_cd7_cells_fall_after_infusion(study):
 @pytest.mark.parametrize("study_id", list_ids())
 def test_every_protocol_generates_a_study(study_id):
     protocol = load(study_id)
-    data = simulate_study(protocol, 9, 1)
-    assert len(data["DM"]) == 9
+    data = simulate_study(protocol, 9, 1, data_cut=CUT)
+    assert 1 <= len(data["DM"]) <= 9
     dosed = data["DM"][data["DM"]["ARMCD"] != ""]
     assert set(dosed["ARMCD"]) <= {lv.id for lv in protocol.dose_levels}
     assert set(data["RS"]["RSTESTCD"]) <= {"OVRLRESP", "MARROW", "EMRESP"}
+
+
+def test_enrolment_stops_at_the_data_cut_and_the_study_is_ongoing():
+    trial = run_virtual_trial(load("nct04762485"), 40, 3, data_cut="2025-06-30")
+    assert trial.stopped.startswith("the next")
+    assert all(s.first_infusion.isoformat() <= "2025-06-30" for s in trial.steps)
+    ds = trial.domains["DS"]
+    infused = set(trial.domains["EX"]["USUBJID"])
+    assert infused - set(ds["USUBJID"]), "some infused patients are still in follow-up"
 
 
 def test_write_study_goes_through_the_store(tmp_path):
@@ -170,10 +210,10 @@ def test_write_study_goes_through_the_store(tmp_path):
     store_module.init_db(url)
     store = store_module.open_store(url)
     store_module.register_study(store, protocol)
-    counts = write_study(store, protocol, 6, 2)
+    trial = write_study(store, protocol, 6, 2, data_cut=CUT)
     back = store_module.read_domains(store, protocol.id)
-    for name, count in counts.items():
-        assert len(back.get(name, [])) == count, name
+    for name, frame in trial.domains.items():
+        assert len(back.get(name, [])) == len(frame), name
 
 
 def test_simulate_study_command_writes_csv_and_json(tmp_path):
@@ -184,13 +224,25 @@ def test_simulate_study_command_writes_csv_and_json(tmp_path):
     from celltrial.cli.main import app
 
     result = CliRunner().invoke(app, ["simulate-study", "--study", "cd7-aml-mll", "-n", "6",
-                                      "--seed", "5", "--no-db", "--json",
+                                      "--seed", "5", "--no-db", "--json", "--data-cut", CUT,
                                       "--csv-out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    counts = json.loads(result.output)["records"]
-    assert counts["DM"] == 6
+    out = json.loads(result.output)
+    assert out["records"]["DM"] == out["screened"] <= 6
+    assert out["data_cut"] == CUT and out["cohorts"][0]["level"] == "DL1"
     dm = pd.read_csv(tmp_path / "dm.csv")
-    assert len(dm) == 6 and list(dm.columns) == list(DOMAIN_COLUMNS["DM"])
+    assert len(dm) == out["screened"] and list(dm.columns) == list(DOMAIN_COLUMNS["DM"])
+
+
+def test_simulate_study_command_refuses_a_bad_data_cut():
+    from typer.testing import CliRunner
+
+    from celltrial.cli.main import app
+
+    result = CliRunner().invoke(app, ["simulate-study", "--study", "cd7-aml-mll", "--no-db",
+                                      "--data-cut", "2026-13-01"])
+    assert result.exit_code == 1
+    assert "an ISO 8601 date" in result.output
 
 
 def test_simulate_study_command_refuses_a_study_that_holds_subjects(tmp_path):
