@@ -89,19 +89,39 @@ def dose_command(
     concentration: float = typer.Option(..., "--concentration",
                                         help="Product CAR+ viable cells per mL."),
     volume: float = typer.Option(..., "--volume", help="Product volume available (mL)."),
+    crs_grade: int | None = typer.Option(None, "--crs-grade", min=0, max=5,
+                                         help="Worst ASTCT 2019 CRS grade seen since the first "
+                                         "fraction (split-infusion hold rules)."),
+    icans_grade: int | None = typer.Option(None, "--icans-grade", min=0, max=5,
+                                           help="Worst ASTCT 2019 ICANS grade seen since the "
+                                           "first fraction."),
+    infection: bool = typer.Option(False, "--uncontrolled-infection",
+                                   help="An infection is uncontrolled before the next fraction."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Plan a patient's dose: total CAR+ cells, split fractions, bags and volumes."""
+    """Plan a patient's dose: total CAR+ cells, split fractions, bags and volumes; with what was
+    seen after the first fraction, which later fractions the protocol's hold rules withhold."""
+    from rich.markup import escape
     from rich.table import Table
 
-    from celltrial.clinical import Product, plan_dose
+    from celltrial.clinical import Product, next_fraction, plan_dose
     from celltrial.protocols import load
 
     with user_errors():
         protocol = load(study)
         plan = plan_dose(protocol, level, weight, Product(concentration, volume))
+        seen = {"crs_grade": crs_grade, "icans_grade": icans_grade,
+                "uncontrolled_infection": infection}
+        decisions, withheld = [], False
+        for f in plan.fractions:
+            number = len(decisions) + 1
+            d = next_fraction(protocol, number, seen, previous_withheld=withheld)
+            withheld = withheld or not d.give
+            decisions.append(d)
     if as_json:
-        typer.echo(json.dumps(plan.as_dict(), indent=2))
+        out = plan.as_dict()
+        out["hold"] = [d.as_dict() for d in decisions]
+        typer.echo(json.dumps(out, indent=2))
         return
     cap = f" (capped from {plan.weight_kg:g} kg)" if plan.weight_capped else ""
     console.print(f"[bold]{protocol.id}[/] {plan.dose_level}: {plan.cells_per_kg:.3g} CAR+ cells/kg"
@@ -110,10 +130,15 @@ def dose_command(
     for column in ("day", "fraction", "cells", "cells/kg", "volume (mL)", "bags",
                    "mL per bag"):
         table.add_column(column, justify="right", no_wrap=True)
-    for f in plan.fractions:
+    table.add_column("given", no_wrap=True)
+    for f, d in zip(plan.fractions, decisions, strict=True):
         table.add_row(str(f.day), f"{f.fraction:.0%}", f"{f.cells:.4g}", f"{f.cells_per_kg:.4g}",
                       f"{f.volume_ml:.1f}", str(f.bags),
-                      " + ".join(f"{v:.1f}" for v in f.bag_volumes_ml))
+                      " + ".join(f"{v:.1f}" for v in f.bag_volumes_ml),
+                      "yes" if d.give else f"[bold red]withheld ({d.rule or 'hold'})[/]")
     console.print(table)
+    for d in decisions:
+        if not d.give:
+            console.print(f"fraction {d.fraction} withheld: {escape(d.reason)}")
     console.print(f"Total volume {plan.total_volume_ml:.1f} mL of {volume:g} mL available. "
                   f"Rounding: {plan.rounding}.")

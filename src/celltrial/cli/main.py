@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from celltrial import __version__
-from celltrial.cli import analyze, clinical, db, demo, design, kinetics, protocol, report, web
+from celltrial.cli import analyze, clinical, db, demo, design, dlt, kinetics, protocol, report, web
 
 app = typer.Typer(
     name="celltrial",
@@ -35,7 +35,7 @@ def _root(
     """celltrial: CAR-T trial platform."""
 
 
-for _module in (protocol, db, clinical, analyze, design, kinetics, report, demo, web):
+for _module in (protocol, db, clinical, analyze, design, dlt, kinetics, report, demo, web):
     _module.register(app)
 
 

@@ -8,7 +8,7 @@ virtual trials (:mod:`~celltrial.conduct.virtual_trial`), the live trial and its
 ``clinical``; none of them imports it.
 """
 
-from celltrial.conduct.datacut import apply_data_cut, parse_cut
+from celltrial.conduct.datacut import RECORD_DATE_COLUMNS, apply_data_cut, parse_cut
 from celltrial.conduct.escalation import (
     Cohort, CohortStep, EscalationHistory, Verdict, cohorts, decide, enrolment_cap,
     escalation_history,
@@ -18,7 +18,7 @@ from celltrial.conduct.virtual_trial import (
 )
 
 __all__ = [
-    "FIRST_INFUSION", "VIRTUAL_USER", "Cohort", "CohortStep", "EscalationHistory", "Verdict",
+    "FIRST_INFUSION", "RECORD_DATE_COLUMNS", "VIRTUAL_USER", "Cohort", "CohortStep", "EscalationHistory", "Verdict",
     "VirtualTrial", "apply_data_cut", "cohorts", "decide", "enrolment_cap",
     "escalation_history", "parse_cut", "run_virtual_trial", "simulate_study", "write_study",
 ]

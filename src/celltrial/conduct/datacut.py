@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["RECORD_DATE", "apply_data_cut", "parse_cut"]
+__all__ = ["RECORD_DATE", "RECORD_DATE_COLUMNS", "apply_data_cut", "parse_cut"]
 
 RECORD_DATE: dict[str, str] = {
     "SC": "SCDTC", "EX": "EXSTDTC", "AE": "AESTDTC", "LB": "LBDTC", "VS": "VSDTC",
@@ -29,6 +29,12 @@ RECORD_DATE: dict[str, str] = {
     "PR": "PRSTDTC", "DS": "DSSTDTC",
 }
 """Per domain, the date that places a record in time (collection, start or event date)."""
+
+RECORD_DATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{name: (column,) for name, column in RECORD_DATE.items()},
+    "AE": ("AESTDTC", "AEENDTC"), "DM": ("RFICDTC", "RFSTDTC", "RFPENDTC", "DTHDTC"),
+}
+"""Every date of every domain that a data cut bounds."""
 
 ONGOING = "NOT RECOVERED/NOT RESOLVED"
 
@@ -55,6 +61,11 @@ def _after(values: pd.Series, cut: str) -> pd.Series:
     return (day.fillna("") > cut).astype(bool)
 
 
+def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
+    """``values`` with None (missing, as the store returns it) where ``where`` holds."""
+    return values.astype(object).where(~where, None)
+
+
 def apply_data_cut(domains: Mapping[str, pd.DataFrame], cut: str | dt.date
                    ) -> dict[str, pd.DataFrame]:
     """The domains as known at the end of day ``cut`` (module docstring)."""
@@ -67,7 +78,7 @@ def apply_data_cut(domains: Mapping[str, pd.DataFrame], cut: str | dt.date
         dm = dm[~dm["USUBJID"].isin(later)].copy()
         for col in ("RFSTDTC", "RFPENDTC", "DTHDTC"):
             if col in dm:
-                dm.loc[_after(dm[col], day), col] = None
+                dm[col] = _blank(dm[col], _after(dm[col], day))
         if "DTHFL" in dm and "DTHDTC" in dm:
             dm["DTHFL"] = dm["DTHFL"].where(dm["DTHDTC"].notna(), "")
         out["DM"] = dm.reset_index(drop=True)
@@ -85,6 +96,6 @@ def apply_data_cut(domains: Mapping[str, pd.DataFrame], cut: str | dt.date
                     grade = pd.to_numeric(frame["AETOXGR"], errors="coerce")
                     frame.loc[fatal & (grade >= 5), "AETOXGR"] = 4
                 frame.loc[ongoing, "AEOUT"] = ONGOING
-            frame.loc[ongoing, "AEENDTC"] = None
+            frame["AEENDTC"] = _blank(frame["AEENDTC"], ongoing)
         out[name] = frame.reset_index(drop=True)
     return out

@@ -18,6 +18,8 @@ Each CRS or ICANS record is one episode (onset ASTDY, duration ADURN, grade ATOX
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
@@ -162,7 +164,7 @@ def toxicities(adae: pd.DataFrame, adlb: pd.DataFrame | None = None,
         days = joined["DAY"].to_numpy(float).tolist()
         grades = joined["GRADE"].to_numpy(float).astype(int).tolist()
         bounds = [0, *(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(ids)]
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for lo, hi in pairwise(bounds):
             if hi > lo:
                 course_of[int(ids[lo])] = tuple(zip(days[lo:hi], grades[lo:hi]))
     result: dict[str, list[dict[str, object]]] = {}

@@ -3,13 +3,13 @@
 Analysis sets (docs/derive.md):
 - ENRLFL (enrolled): in DM and not a screen failure (DS DSDECOD ``SCREEN FAILURE``).
 - SAFFL (safety set = infused): at least one EX record (a CAR-T fraction given).
-- DLTEVLFL (DLT-evaluable): infused, and either had a DLT or was followed through the whole
-  DLT window (last known alive date >= first infusion + window days, or died after it). A
-  patient who leaves or dies inside the window without a DLT is not evaluable (the usual
-  phase I rule; protocols name it in ``dlt.definition``).
-- DLTFL: ``celltrial.clinical.evaluate_dlt(protocol, toxicities)`` on the treatment-emergent AEs
-  (rules and exceptions are the protocol's data); a cytopenia AE carries the CTCAE grade course
-  of its blood count from LB, so "grade 4 persisting beyond day N" is read from the counts.
+- DLTEVLFL (DLT-evaluable) and DLTFL: ``celltrial.derive.dlt.adjudicate`` (the protocol's DLT
+  rules applied by ``celltrial.clinical.evaluate_dlt`` to the treatment-emergent AEs, with the
+  grade courses of blood counts (LB) and of daily CRS/ICANS grades (XC), and censoring at the
+  events the protocol lists in ``dlt.censored_by``). Evaluable: infused, and either had a DLT
+  or was followed through the whole DLT window (last known alive date >= first infusion +
+  window days, or died after it) without being censored inside it. A patient who leaves, dies
+  or is censored (e.g. allogeneic HSCT) inside the window without a DLT is not evaluable.
 - EFFFL (efficacy-evaluable): infused and at least one post-infusion overall response
   assessment (RS OVRLRESP, not ``NE``), or died before the first one (counted as a failure);
   the protocol's ``options.efficacy_evaluable`` text is copied into the dataset metadata.
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from celltrial.derive.timeline import (
-    Domains, days_between, domain, flag, lookup, to_date, to_datetime, to_number,
+    Domains, domain, flag, lookup, to_date, to_datetime, to_number,
 )
 
 DATED_DOMAINS: tuple[tuple[str, str], ...] = (
@@ -66,24 +66,15 @@ def _dose_index(protocol: Any) -> dict[str, int]:
     return {level.id: i + 1 for i, level in enumerate(getattr(protocol, "dose_levels", []) or [])}
 
 
-def _dlt_flags(domains: Domains, base: pd.DataFrame, protocol: Any) -> pd.Series:
-    """DLTFL per subject by the clinical DLT rules of the protocol (None when not infused)."""
-    from celltrial.clinical import evaluate_dlt
-    from celltrial.derive.adae import build_adae, toxicities
-    from celltrial.derive.adlb import HEMATOLOGIC_TESTS, build_adlb
+def _dlt_flags(domains: Domains, base: pd.DataFrame, protocol: Any) -> tuple[pd.Series,
+                                                                               pd.Series]:
+    """DLTFL (None when not infused) and DLTEVLFL per subject from the DLT adjudication."""
+    from celltrial.derive.dlt import adjudicate
 
-    lb = domains.get("LB")
-    adlb = None
-    if lb is not None and not lb.empty and "LBTESTCD" in lb:
-        # the cytopenias' grade course from the laboratory values (CTCAE v5.0 grades)
-        cytopenia_labs = lb[lb["LBTESTCD"].isin(HEMATOLOGIC_TESTS)]
-        adlb = build_adlb({**domains, "LB": cytopenia_labs}, base)
-    tox = toxicities(build_adae(domains, base), adlb)
-    result = {}
-    for subject in base.loc[base["SAFFL"] == "Y", "USUBJID"]:
-        decision = evaluate_dlt(protocol, tox.get(subject, []), first_infusion_day=0)
-        result[subject] = "Y" if decision.is_dlt else "N"
-    return base["USUBJID"].map(result)
+    table = adjudicate(domains, protocol, base).set_index("USUBJID")
+    dltfl = base["USUBJID"].map(table["DLTFL"]).astype(object)
+    evaluable = flag(base["USUBJID"].map(table["DLTEVLFL"]) == "Y")
+    return dltfl.where(dltfl.notna(), None), evaluable
 
 
 def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
@@ -178,12 +169,7 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
         "RFICDT": to_date(dm["RFICDTC"]),
         "EOSSTT": _end_of_study_status(ds, subjects),
     })
-    adsl["DLTFL"] = _dlt_flags(domains, adsl, protocol)
-    window = float(getattr(getattr(protocol, "dlt", None), "window_days", 28) or 28)
-    followed = days_between(adsl["LSTALVDT"], adsl["TRTSDT"]) >= window
-    died_after = days_between(adsl["DTHDT"], adsl["TRTSDT"]) >= window
-    adsl["DLTEVLFL"] = flag((adsl["SAFFL"] == "Y")
-                            & ((adsl["DLTFL"] == "Y") | followed | died_after))
+    adsl["DLTFL"], adsl["DLTEVLFL"] = _dlt_flags(domains, adsl, protocol)
     adsl["EFFFL"] = flag((adsl["SAFFL"] == "Y") & _efficacy_evaluable(domains, adsl))
     adsl["DLTFL"] = adsl["DLTFL"].where(adsl["SAFFL"] == "Y", None).astype(object)
     adsl.attrs["efficacy_evaluable"] = str(getattr(getattr(protocol, "options", None),

@@ -147,12 +147,11 @@ def adjudicate(domains: Domains, protocol: Any, adsl: pd.DataFrame, *,
 
     ``adsl`` needs USUBJID, SAFFL, TRTSDT, TRT01A, TRT01AN, LSTALVDT and DTHDT (ADSL before
     its DLT flags is enough); ``adae``/``adlb`` are built when not given (``adlb`` only from
-    the blood counts). Rules: the module docstring and docs/derive.md.
+    the blood counts). Rules: the module docstring and docs/derive.md. On a study in the store::
 
-    >>> from celltrial.derive import build_adsl
-    >>> from celltrial.protocols import load
-    >>> # domains read from the store: read_domains(open_store(url), "cd7-zz-phase1")
-    >>> # adjudicate(domains, load("cd7-zz-phase1"), build_adsl(domains, protocol))
+        protocol = load("cd7-zz-phase1")
+        domains = read_domains(open_store(url), protocol.id)
+        table = adjudicate(domains, protocol, build_adsl(domains, protocol))
     """
     from celltrial.clinical import evaluate_dlt
     from celltrial.derive.adae import build_adae, toxicities, xc_grade_courses

@@ -1,0 +1,100 @@
+"""The escalation a virtual trial ran is the one ``celltrial escalate`` derives from its stored
+records, for every study and several seeds; the study's maximum is never exceeded, nothing is
+dated after the data cut, every death has a cause; a cohort dosed where the design did not
+allow it is a protocol deviation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from celltrial.cli.main import app
+from celltrial.conduct import (
+    RECORD_DATE_COLUMNS, enrolment_cap, escalation_history, run_virtual_trial,
+)
+from celltrial.protocols import list_ids, load
+from celltrial.store import init_db, open_store, read_domains, register_study, write_domains
+
+CUT = dt.date(2026, 12, 1)
+SEEDS = (1, 2, 3, 4, 5)
+
+
+def stored(url: str, protocol, domains) -> dict[str, pd.DataFrame]:
+    """The domains after a round trip through the store at ``url``."""
+    init_db(url)
+    store = open_store(url)
+    register_study(store, protocol)
+    write_domains(store, protocol.id, domains, user="test", source="virtual", reason="test")
+    return read_domains(store, protocol.id)
+
+
+def path(steps) -> list[tuple]:
+    return [(s.dose, tuple(s.subjects)) for s in steps]
+
+
+@pytest.mark.parametrize("study_id", list_ids())
+def test_escalate_reproduces_every_decision_of_the_virtual_trial(study_id, tmp_path):
+    protocol = load(study_id)
+    for seed in SEEDS:
+        trial = run_virtual_trial(protocol, 40, seed, data_cut=CUT)
+        back = stored(f"sqlite:///{tmp_path / f'{seed}.db'}", protocol, trial.domains)
+        history = escalation_history(back, protocol)
+        assert [(s.cohort.dose, s.cohort.subjects) for s in history.steps] == \
+            path(trial.steps), seed
+        for sim, replay in zip(trial.steps, history.steps, strict=True):
+            assert (replay.decision.action, replay.decision.dose, replay.decision.reason) == \
+                (sim.action, sim.dose, sim.reason), (seed, sim.number)
+            if sim.decided_on is not None:
+                assert replay.decided_on == sim.decided_on
+        assert not history.deviations, seed
+        assert history.current.decision == trial.final.decision, seed
+        # the design's maximum, the data cut, causes of death
+        infused = back["DM"]["RFSTDTC"].notna().sum()
+        assert infused == sum(len(s.subjects) for s in trial.steps) <= enrolment_cap(protocol)
+        for name, frame in back.items():
+            for column in RECORD_DATE_COLUMNS.get(name, ()):
+                dates = frame[column].dropna().astype(str).str.slice(0, 10)
+                assert (dates <= CUT.isoformat()).all(), (seed, name, column)
+        dm, ds = back["DM"], back["DS"]
+        dead = dm.loc[dm["DTHDTC"].notna(), "USUBJID"]
+        causes = ds[ds["DSDECOD"] == "DEATH"].set_index("USUBJID")["DSTERM"]
+        for usubjid in dead:
+            assert isinstance(causes.get(usubjid), str) and causes[usubjid].strip(), usubjid
+
+
+def test_a_cohort_dosed_above_the_design_is_a_deviation():
+    protocol = load("cd7-tall-dlt")          # 3+3
+    trial = run_virtual_trial(protocol, 40, 2, data_cut=CUT)
+    assert len(trial.steps) >= 2
+    second = set(trial.steps[1].subjects)
+    dm = trial.domains["DM"].copy()
+    dm.loc[dm["USUBJID"].isin(second), "ARMCD"] = "DL3"   # the design allowed DL2
+    history = escalation_history({**trial.domains, "DM": dm}, protocol)
+    deviations = history.deviations
+    assert deviations and deviations[0].cohort.number == 2
+    assert deviations[0].decision.dose == 2
+    assert "cohort 2 dosed at dose 3 (DL3); the design allowed dose 2" in deviations[0].deviation
+
+
+def test_escalate_command_prints_the_history_and_flags_deviations(tmp_path):
+    protocol = load("cd7-tall-phase1")
+    trial = run_virtual_trial(protocol, 40, 1, data_cut=CUT)
+    dm = trial.domains["DM"].copy()
+    first = set(trial.steps[0].subjects)
+    dm.loc[dm["USUBJID"].isin(first), "ARMCD"] = "DL2"    # the design starts at DL1
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    stored(url, protocol, {**trial.domains, "DM": dm})
+    runner = CliRunner()
+    text = runner.invoke(app, ["escalate", "--study", protocol.id, "--db", url])
+    assert text.exit_code == 0, text.output
+    flat = " ".join(text.output.split())
+    assert "escalation history" in flat and "protocol deviation" in flat
+    out = runner.invoke(app, ["escalate", "--study", protocol.id, "--db", url, "--json"])
+    data = json.loads(out.output)
+    assert len(data["history"]["cohorts"]) == len(trial.steps)
+    assert data["history"]["deviations"] and data["action"] in ("stop", "stay", "escalate",
+                                                                "de-escalate")
