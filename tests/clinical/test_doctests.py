@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["celltrial.clinical.units", "celltrial.clinical.ctcae", "celltrial.clinical.crs_icans",
-           "celltrial.clinical.response.overall"]
+           "celltrial.clinical.response.overall", "celltrial.clinical.split_hold"]
 
 
 @pytest.mark.parametrize("name", MODULES)

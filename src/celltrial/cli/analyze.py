@@ -28,7 +28,8 @@ def analyze_command(
     as_json: bool = typer.Option(False, "--json", help="Print endpoints.json to stdout."),
 ) -> None:
     """Derive ADSL, ADAE, ADRS, ADTTE, ADPC, ADPP, ADLB, ADIS and every endpoint of the protocol;
-    write parquet + CSV, endpoints.json and summary.md."""
+    write parquet + CSV, endpoints.json, summary.md and escalation.json (the escalation
+    history replayed from the records)."""
     from rich.progress import Progress
 
     from celltrial import protocols
@@ -47,6 +48,9 @@ def analyze_command(
             analysis = analyze(domains, protocol)
             progress.update(task, advance=1, description="writing files")
             write_analysis(analysis, out)
+            from celltrial.cli.report import write_escalation
+
+            write_escalation(domains, protocol, Path(out))
             progress.update(task, advance=1)
         elapsed = time.perf_counter() - started
     if as_json:

@@ -24,10 +24,28 @@ def report_study(store: Any, protocol: Any, out_dir: Path) -> tuple[Any, Any]:
     analysis = analyze(domains, protocol)
     analysis_dir = out_dir / "analysis"
     write_analysis(analysis, analysis_dir)
+    write_escalation(domains, protocol, analysis_dir)
     n_subjects = len(domains.get("DM", ()))
     files = build_report(protocol, analysis_dir, out_dir / "report",
                          data_note=f"{n_subjects} subjects read from the study database")
     return analysis, files
+
+
+def write_escalation(domains: Any, protocol: Any, analysis_dir: Path) -> Path | None:
+    """The escalation history (``celltrial.conduct.escalation_history``: every cohort with the
+    decision in force before it, deviations, the decision now) as ``escalation.json``."""
+    import json
+
+    from celltrial.conduct import escalation_history
+    from celltrial.errors import NotComputable
+
+    try:
+        history = escalation_history(domains, protocol)
+    except NotComputable:
+        return None
+    path = analysis_dir / "escalation.json"
+    path.write_text(json.dumps(history.as_dict(), indent=2, default=int), encoding="utf-8")
+    return path
 
 
 def report(

@@ -1,7 +1,8 @@
 """The study report: outcome measures, tables, listings and figures as one HTML file and one PDF.
 
-The report reads only what ``celltrial analyze`` wrote (analysis datasets as parquet and
-``endpoints.json``), never the database: analysis datasets are the single source of the numbers.
+The report reads only what ``celltrial analyze`` wrote (analysis datasets as parquet,
+``endpoints.json`` and, when present, ``escalation.json``, the escalation history), never the
+database: analysis datasets are the single source of the numbers.
 """
 
 from __future__ import annotations
@@ -65,6 +66,36 @@ def _pdf_table(pdf: Any, title: str, table: pd.DataFrame) -> None:
         plt.close(fig)
 
 
+@dataclass(frozen=True)
+class _Titled:
+    title: str
+
+
+def escalation_table(analysis_dir: Path) -> tuple[_Titled, pd.DataFrame] | None:
+    """The escalation history written by the analysis (``escalation.json``): one row per
+    cohort with the decision in force before it and whether it was followed."""
+    path = Path(analysis_dir) / "escalation.json"
+    if not path.exists():
+        return None
+    history = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for c in history["cohorts"]:
+        d = c["decision"]
+        rows.append({"Cohort": c["cohort"], "Dose level": c["level"],
+                     "Patients": len(c["subjects"]), "First infusion": c["first_infusion"],
+                     "Decision in force": f"{d['action']}"
+                     + (f" -> dose {d['dose']}" if d["dose"] else "") + f": {d['reason']}",
+                     "Followed": "yes" if c["deviation"] is None else
+                     f"DEVIATION: {c['deviation']}"})
+    nxt = history["next"]
+    rows.append({"Cohort": "next", "Dose level": "", "Patients": "",
+                 "First infusion": "", "Followed": "",
+                 "Decision in force": f"{nxt['action']}"
+                 + (f" -> dose {nxt['dose']}" if nxt["dose"] else "") + f": {nxt['reason']}"})
+    return _Titled("Dose escalation history (decisions replayed from the records)"), \
+        pd.DataFrame(rows)
+
+
 def build_report(protocol: Any, analysis_dir: Path, out_dir: Path, *,
                  data_note: str = "") -> ReportFiles:
     """Write ``report.html`` (self-contained) and ``report.pdf`` and the figures as PNG files."""
@@ -79,6 +110,9 @@ def build_report(protocol: Any, analysis_dir: Path, out_dir: Path, *,
     datasets, endpoints = load_analysis(analysis_dir)
     outcome = endpoint_table(endpoints)
     tables = [(spec, spec.build(datasets)) for spec in TABLES]
+    history = escalation_table(analysis_dir)
+    if history is not None:
+        tables.insert(0, history)
 
     pdf_path = out_dir / "report.pdf"
     with PdfPages(pdf_path) as pdf:
