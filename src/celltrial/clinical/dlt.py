@@ -85,6 +85,15 @@ def _study_day(day: float) -> int:
     return math.floor(day + _EPS)
 
 
+def _day(day: float) -> str:
+    """A study day as read: ``28``, or ``2 14:00`` where it carries a clock time."""
+    whole = _study_day(day)
+    minutes = round((day - whole) * 1440)
+    if minutes in (0, 1440):
+        return f"{whole + minutes // 1440}"
+    return f"{whole} {minutes // 60:02d}:{minutes % 60:02d}"
+
+
 @dataclass(frozen=True)
 class Toxicity:
     """A graded toxicity (CTCAE v5.0, or ASTCT 2019 for CRS/ICANS); days are study days.
@@ -107,8 +116,9 @@ class DLTEvent:
 
     ``rule_id`` the rule it met, ``met_day`` the day it first met the rule's grade, ``grade``
     the grade judged (worst in the window and before censoring), ``excused_by`` the exception
-    that excused it (None otherwise), ``status`` one of :data:`Status` and ``reason`` which
-    rule decided and why."""
+    that excused it (None otherwise), ``status`` one of :data:`Status`, ``reason`` which rule
+    decided and why, and ``detail`` the part of the reason after the rule (the exception
+    applied or why not, or why the event was not counted)."""
 
     toxicity: Toxicity
     rule_id: str
@@ -117,6 +127,7 @@ class DLTEvent:
     met_day: float | None = None
     grade: int | None = None
     status: Status | None = None
+    detail: str = ""
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -134,7 +145,7 @@ class DLTEvent:
         return {"term": tox.term, "category": tox.category, "grade": self.grade,
                 "reported_grade": tox.grade, "onset_day": tox.onset_day,
                 "met_day": self.met_day, "rule": self.rule_id, "excused_by": self.excused_by,
-                "status": self.status, "reason": self.reason}
+                "status": self.status, "reason": self.reason, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -284,7 +295,7 @@ def _evidence(tox: Toxicity, censor: float | None, event: str | None) -> _Eviden
     res = tox.resolution_day
     seen_res = res if res is not None and _study_day(res) <= last else None
     hidden = len(course) < len(tox.grade_course) or seen_res is None
-    cut = f", course read up to the censoring on day {censor:g} ({event or 'censored'})"
+    cut = f", course read up to the censoring on day {_day(censor)} ({event or 'censored'})"
     return _Evidence(course, seen_res, cut if hidden else "")
 
 
@@ -331,12 +342,12 @@ def _excuses(exc: Any, tox: Toxicity, ep: _Episode, ev: _Evidence, first_day: fl
         limit_day = first_day + persists
         if end is None:
             if _study_day(last_at) > limit_day:
-                return False, (f"{not_applied} still grade >= {level} on day {last_at:g} > "
-                               f"day {limit_day:g}")
+                return False, (f"{not_applied} still grade >= {level} on day "
+                               f"{_day(last_at)} > day {limit_day:g}")
             return False, f"{not_applied} {unjudged}"
         if _study_day(end) > limit_day:
-            return False, f"{not_applied} persisted to day {end:g} > day {limit_day:g}"
-        return True, f"{exc.id}: {exc.description} (ended day {end:g})"
+            return False, f"{not_applied} persisted to day {_day(end)} > day {limit_day:g}"
+        return True, f"{exc.id}: {exc.description} (ended day {_day(end)})"
     assert lasts is not None
     if end is None:
         if last_at - start > lasts:
@@ -359,9 +370,9 @@ def _judge(definition: Any, rule: Any, tox: Toxicity, ep: _Episode, ev: _Evidenc
             break
         if why:
             notes.append(why)
-    head = f"{rule.id}: {rule.description}; met on day {ep.start:g}"
-    reason = "; ".join([head, *([ep.note] if ep.note else []), *notes])
-    return DLTEvent(tox, rule.id, excused_by, reason, ep.start, ep.grade)
+    detail = "; ".join([*([ep.note] if ep.note else []), *notes]) or "no exception applies"
+    reason = f"{rule.id}: {rule.description}; met on day {_day(ep.start)}; {detail}"
+    return DLTEvent(tox, rule.id, excused_by, reason, ep.start, ep.grade, detail=detail)
 
 
 def evaluate_dlt(protocol: Any, toxicities: Iterable[Toxicity | Mapping[str, Any]], *,
@@ -399,14 +410,14 @@ def evaluate_dlt(protocol: Any, toxicities: Iterable[Toxicity | Mapping[str, Any
                 day = _study_day(ep.start)
                 head = f"{rule.id}: {rule.description}"
                 if not window[0] <= day <= window[1]:
-                    later.append(DLTEvent(tox, rule.id, None,
-                                          f"{head}; outside window (met on day {ep.start:g})",
-                                          ep.start, ep.grade, "outside_window"))
+                    why = f"outside window (met on day {_day(ep.start)})"
+                    later.append(DLTEvent(tox, rule.id, None, f"{head}; {why}", ep.start,
+                                          ep.grade, "outside_window", why))
                 elif censor is not None and day > _study_day(censor):
-                    later.append(DLTEvent(tox, rule.id, None,
-                                          f"{head}; after censoring (day {censor:g}: "
-                                          f"{censor_event or 'censored'}); met on day "
-                                          f"{ep.start:g}", ep.start, ep.grade, "censored"))
+                    why = (f"after censoring (day {_day(censor)}: {censor_event or 'censored'}); "
+                           f"met on day {_day(ep.start)}")
+                    later.append(DLTEvent(tox, rule.id, None, f"{head}; {why}", ep.start,
+                                          ep.grade, "censored", why))
                 else:
                     counted.append(_judge(definition, rule, tox, ep, ev, first))
         if counted:
