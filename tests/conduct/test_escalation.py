@@ -98,3 +98,13 @@ def test_escalate_command_prints_the_history_and_flags_deviations(tmp_path):
     assert len(data["history"]["cohorts"]) == len(trial.steps)
     assert data["history"]["deviations"] and data["action"] in ("stop", "stay", "escalate",
                                                                 "de-escalate")
+
+
+def test_the_replay_is_the_same_from_postgresql_and_sqlite(db_url):
+    """The records read back from either server give the simulator's escalation path."""
+    protocol = load("nct04762485")       # BOIN, split infusion
+    trial = run_virtual_trial(protocol, 40, 3, data_cut=CUT)
+    history = escalation_history(stored(db_url, protocol, trial.domains), protocol)
+    assert [(s.cohort.dose, s.cohort.subjects) for s in history.steps] == path(trial.steps)
+    assert [s.decision.reason for s in history.steps[1:]] == [s.reason for s in trial.steps[1:]]
+    assert history.current.decision == trial.final.decision
