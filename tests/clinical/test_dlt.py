@@ -73,9 +73,10 @@ ROWS = [
     (tox(ANC, "hematologic", 4, 5, course=[(5, 4), (30, 4)]), True, "D4", None),   # still 4 d30
     # a second grade-4 episode inside the window is judged on its own
     (tox(ANC, "hematologic", 4, 2, course=[(2, 4), (10, 3), (25, 4), (40, 3)]), True, "D4", None),
-    # a course that never documents the reported grade: the onset day is used (conservative)
-    (tox(ANC, "hematologic", 4, 2, 20, course=[(2, 3), (9, 3)]), False, "D4", "X4"),
-    (tox(ANC, "hematologic", 4, 2, course=[(2, 3), (9, 3)]), True, "D4", None),
+    # a course that never shows the reported grade: met on the onset day (conservative), and
+    # the counts after it still tell when it ended
+    (tox(ANC, "hematologic", 4, 2, course=[(2, 3), (9, 2)]), False, "D4", "X4"),  # ends day 9
+    (tox(ANC, "hematologic", 4, 2, course=[(0, 3), (2, 3)]), True, "D4", None),   # no count after
 ]
 
 
@@ -94,7 +95,8 @@ def test_dlt_rules_and_exceptions(protocol, toxicity, is_dlt, rule, excused):
         (event,) = result.events
         assert (event.rule_id, event.excused_by) == (rule, excused)
         assert event.status == ("dlt" if is_dlt else "excused")
-        assert event.reason.startswith(f"{rule}: ") and f"met on day {event.met_day:g}" in event.reason
+        assert event.reason.startswith(f"{rule}: ") and "; met on day " in event.reason
+        assert event.reason.endswith(event.detail)
 
 
 def test_reasons_name_the_day_and_the_hours(protocol):
@@ -102,9 +104,21 @@ def test_reasons_name_the_day_and_the_hours(protocol):
     assert late.not_counted[0].reason == ("D4: Hematologic toxicity grade 4 (CTCAE v5.0); "
                                           "outside window (met on day 300)")
     crs = [tox(CRS, "crs", 3, 2, course=[(2 + 10 * H, 3), (2 + 83 * H, 2)])]
-    assert "X1 not applied: grade <= 2 after 73 h > 72 h" in evaluate_dlt(protocol, crs).events[0].reason
+    assert evaluate_dlt(protocol, crs).events[0].reason == (
+        "D1: CRS grade >= 3 (ASTCT 2019); met on day 2 10:00; "
+        "X1 not applied: grade <= 2 after 73 h > 72 h")
     crs = [tox(CRS, "crs", 3, 2, course=[(2 + 10 * H, 3), (2 + 81 * H, 2)])]
-    assert "(after 71 h)" in evaluate_dlt(protocol, crs).events[0].reason
+    assert evaluate_dlt(protocol, crs).events[0].detail == (
+        "X1: Grade 3 CRS resolving to grade <= 2 within 72 h (after 71 h)")
+
+
+def test_docstring_examples():
+    import doctest
+
+    import celltrial.clinical.dlt
+
+    result = doctest.testmod(celltrial.clinical.dlt)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # --- censoring (e.g. allogeneic HSCT on day 20): toxicities first meeting a DLT rule after the

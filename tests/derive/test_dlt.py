@@ -52,7 +52,7 @@ def test_cytopenia_reaching_grade_4_after_transplant_is_not_a_dlt(cases):
 
 
 def test_crs_course_from_xc_carries_clock_times(cases):
-    domains, adsl, table = cases
+    table = cases[2]
     (event,) = table.loc["CRS-71H", "RESULT"].events
     course = event.toxicity.grade_course
     assert course[0] == (pytest.approx(2 + 8 / 24), 1)          # day 2 at 08:00

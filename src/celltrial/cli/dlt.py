@@ -75,12 +75,19 @@ def as_dict(protocol: Any, table: Any) -> dict[str, Any]:
             "patients": patients}
 
 
-_VERDICT = {"dlt": "[bold red]DLT[/]", "excused": "[green]excused[/]",
-            "outside_window": "[dim]outside window[/]", "censored": "[dim]after censoring[/]"}
+_OUTCOME = {"dlt": "[bold red]DLT[/]: {}", "excused": "[green]excused[/]: {}",
+            "outside_window": "[dim]{}[/]", "censored": "[dim]{}[/]"}
+
+
+def _met(day: float | None) -> str:
+    from celltrial.clinical.dlt import study_day_text
+
+    return "-" if day is None else study_day_text(day)
 
 
 def print_adjudication(body: dict[str, Any]) -> None:
-    """Rich rendering of :func:`as_dict`."""
+    """Rich rendering of :func:`as_dict`: one line per event considered (a patient without
+    events has one line)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -88,22 +95,28 @@ def print_adjudication(body: dict[str, Any]) -> None:
     console.print(f"[bold]{escape(body['study'])}[/]: DLT window {body['window_days']} days"
                   f"{' (assumed)' if body['assumed'] else ''}; censored by {censoring}"
                   f"{' (assumed)' if body['censored_by_assumed'] else ''}")
-    table = Table(title="DLT adjudication per infused patient", show_lines=True)
-    for column in ("patient", "dose", "DLT-evaluable", "verdict", "decided by",
-                   "events considered (grade, day met)"):
+    table = Table(title="DLT adjudication per infused patient")
+    for column in ("patient", "dose", "evaluable", "verdict", "event", "grade", "met day",
+                   "rule", "outcome"):
         table.add_column(column, overflow="fold")
     for p in body["patients"]:
         evaluable = "Y" if p["dlt_evaluable"] else f"N: {escape(p['evaluable_reason'])}"
-        verdict = "[bold red]DLT[/]" if p["dlt"] else "no DLT"
-        decided = ", ".join(p["rules"]) if p["dlt"] else (
-            "excused by " + ", ".join(p["exceptions"]) if p["exceptions"] else "no rule met")
-        events = "\n".join(
-            f"{escape(e['term'])} g{e['grade']}"
-            + ("" if e["met_day"] is None else f" d{e['met_day']:g}")
-            + f": {_VERDICT[e['status']]} {escape(e['reason'])}" for e in p["events"]) or "-"
-        table.add_row(escape(p["usubjid"]), escape(str(p["dose_level"] or "-")), evaluable,
-                      verdict, escape(decided), events)
+        if p["dlt"]:
+            verdict = f"[bold red]DLT[/] ({', '.join(p['rules'])})"
+        elif p["exceptions"]:
+            verdict = f"no DLT (excused: {', '.join(p['exceptions'])})"
+        else:
+            verdict = "no DLT"
+        first = [escape(p["usubjid"]), escape(str(p["dose_level"] or "-")), evaluable, verdict]
+        if not p["events"]:
+            table.add_row(*first, "-", "", "", "", "no toxicity met a DLT rule",
+                          end_section=True)
+        for i, e in enumerate(p["events"]):
+            lead = first if i == 0 else ["", "", "", ""]
+            table.add_row(*lead, escape(e["term"]), str(e["grade"]), _met(e["met_day"]),
+                          e["rule"], _OUTCOME[e["status"]].format(escape(e["detail"])),
+                          end_section=i == len(p["events"]) - 1)
     console.print(table)
-    evaluable = [p for p in body["patients"] if p["dlt_evaluable"]]
-    console.print(f"{len(body['patients'])} infused, {len(evaluable)} DLT-evaluable, "
-                  f"{sum(p['dlt'] for p in evaluable)} with a DLT")
+    evaluable_n = sum(p["dlt_evaluable"] for p in body["patients"])
+    console.print(f"{len(body['patients'])} infused, {evaluable_n} DLT-evaluable, "
+                  f"{sum(p['dlt'] for p in body['patients'])} with a DLT")

@@ -18,7 +18,8 @@ the window and the censoring day are judged on whole study days, hours only on d
    grade) pairs) with grade >= ``min_grade``; a fall below that grade ends the episode and a
    later return starts a new one, judged on its own. Without a course, or with a course that
    never documents that grade, it is the onset day (the reported grade is taken as reached at
-   onset, which is conservative), and the event says so.
+   onset, which is conservative), and the event says so; how it went on is still read from
+   the course.
 2. **Window.** An episode counts only when it met the rule inside the window (study days
    ``first_infusion_day`` to ``first_infusion_day + window_days``, inclusive). One reaching
    the grade only later is listed as *outside window (met on day X)*: a cytopenia starting at
@@ -69,7 +70,7 @@ from typing import Any, Literal
 
 from celltrial.errors import invalid
 
-__all__ = ["DLTEvent", "DLTResult", "Toxicity", "evaluate_dlt"]
+__all__ = ["DLTEvent", "DLTResult", "Toxicity", "evaluate_dlt", "study_day_text"]
 
 CATEGORIES = ("hematologic", "non_hematologic", "crs", "icans")
 
@@ -85,13 +86,20 @@ def _study_day(day: float) -> int:
     return math.floor(day + _EPS)
 
 
-def _day(day: float) -> str:
-    """A study day as read: ``28``, or ``2 14:00`` where it carries a clock time."""
+def study_day_text(day: float) -> str:
+    """A study day as read: ``28``, or ``2 14:00`` where it carries a clock time.
+
+    >>> study_day_text(28.0), study_day_text(2 + 14 / 24)
+    ('28', '2 14:00')
+    """
     whole = _study_day(day)
     minutes = round((day - whole) * 1440)
     if minutes in (0, 1440):
         return f"{whole + minutes // 1440}"
     return f"{whole} {minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_day = study_day_text
 
 
 @dataclass(frozen=True)
@@ -240,12 +248,14 @@ def _matches(names: list[str] | None, cats: list[str] | None, tox: Toxicity) -> 
 @dataclass(frozen=True)
 class _Episode:
     """A run of the course at >= a rule's grade: the day it began (met the rule), its worst
-    grade in the judged period, and whether the course is the evidence (else the onset)."""
+    grade in the judged period, and whether a course follows it (else only the resolution
+    day tells how it ended)."""
 
     start: float
     grade: int
     from_course: bool
     note: str = ""
+    end: float = math.inf  # first course day below the rule's grade (inf: none)
 
 
 def _episodes(tox: Toxicity, level: int, last_day: float) -> list[_Episode]:
@@ -254,9 +264,11 @@ def _episodes(tox: Toxicity, level: int, last_day: float) -> list[_Episode]:
     course = tox.grade_course
     top_course = max((g for _, g in course), default=-1)
     if top_course < level:
+        # the course does not show when the reported grade was reached: the onset day is used;
+        # the course still shows how the toxicity went on from there
         note = (f"grade course never reaches grade {level} (reported grade {tox.grade}): onset "
-                f"day {tox.onset_day:g} used" if course else "")
-        return [_Episode(tox.onset_day, tox.grade, False, note)]
+                f"day {_day(tox.onset_day)} used" if course else "")
+        return [_Episode(tox.onset_day, tox.grade, bool(course), note)]
     above = tox.grade > top_course  # the course misses the reported worst grade
     note = (f"reported grade {tox.grade} is above its course (worst {top_course}): grade "
             f"{tox.grade} used" if above else "")
@@ -272,7 +284,7 @@ def _episodes(tox: Toxicity, level: int, last_day: float) -> list[_Episode]:
                 judged = max(judged, grade)
         elif start is not None:
             worst = max(judged or whole, tox.grade if above else 0)
-            result.append(_Episode(start, worst, True, note))
+            result.append(_Episode(start, worst, True, note, day))
             start = None
     return result
 
@@ -308,7 +320,7 @@ def _excuses(exc: Any, tox: Toxicity, ep: _Episode, ev: _Evidence, first_day: fl
         return False, ""
     level = exc.grade if exc.grade is not None else ep.grade
     seen = ev.course if ep.from_course else ()
-    start = next((d for d, g in seen if d >= ep.start and g >= level), ep.start)
+    start = next((d for d, g in seen if ep.start <= d < ep.end and g >= level), ep.start)
 
     def first_after(below: int) -> float | None:
         """First day after ``start`` with grade <= ``below`` (course, else resolution)."""

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from celltrial.derive.timeline import (
-    DAY, Domains, attach_subject, days_between, domain, flag, has_clock_time, to_date, to_datetime,
+    DAY, Domains, attach_subject, days_between, domain, flag, has_clock_time, to_date,
+    to_datetime,
 )
 
 CRS_TERM = "cytokine release syndrome"

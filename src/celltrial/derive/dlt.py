@@ -110,17 +110,29 @@ def censoring(domains: Domains, protocol: Any, adsl: pd.DataFrame) -> pd.DataFra
     return first.reset_index(drop=True)
 
 
-def _cytopenia_adlb(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame | None:
-    from celltrial.derive.adlb import HEMATOLOGIC_TESTS, build_adlb
+def _cytopenia_adlb(domains: Domains, adsl: pd.DataFrame, adae: pd.DataFrame
+                    ) -> pd.DataFrame | None:
+    """ADLB of the blood counts whose CTCAE term is the term of one of the subject's AEs (the
+    only counts a grade course is read from; grading every count would be wasted time)."""
+    from celltrial.derive.adlb import CTCAE_TERMS, HEMATOLOGIC_TESTS, build_adlb
 
-    lb = domains.get("LB")
-    if lb is None or lb.empty or "LBTESTCD" not in lb:
+    lb = domain(domains, "LB", ("LBTESTCD",))
+    if lb.empty or adae.empty:
         return None
-    return build_adlb({**domains, "LB": lb[lb["LBTESTCD"].isin(HEMATOLOGIC_TESTS)]}, adsl)
+    test_of = {term.lower(): test for test in HEMATOLOGIC_TESTS for term in CTCAE_TERMS[test]}
+    wanted = pd.DataFrame({"USUBJID": adae["USUBJID"],
+                           "LBTESTCD": adae["AEDECOD"].astype(str).str.lower().map(test_of)})
+    wanted = wanted.dropna().drop_duplicates()
+    if wanted.empty:
+        return None
+    counts = lb.merge(wanted, on=["USUBJID", "LBTESTCD"], how="inner")
+    return build_adlb({**domains, "LB": counts}, adsl)
 
 
 def _event_text(event: Any) -> str:
-    met = "" if event.met_day is None else f" met day {event.met_day:g}"
+    from celltrial.clinical.dlt import study_day_text
+
+    met = "" if event.met_day is None else f" met day {study_day_text(event.met_day)}"
     verdict = {"dlt": f"DLT ({event.rule_id})",
                "excused": f"excused by {event.excused_by} ({event.rule_id})",
                "outside_window": f"outside window ({event.rule_id})",
@@ -160,7 +172,7 @@ def adjudicate(domains: Domains, protocol: Any, adsl: pd.DataFrame, *,
     if adae is None:
         adae = build_adae(domains, adsl)
     if adlb is None:
-        adlb = _cytopenia_adlb(domains, adsl)
+        adlb = _cytopenia_adlb(domains, adsl, adae)
     tox = toxicities(adae, adlb, xc_grade_courses(domains, adsl))
     cens = censoring(domains, protocol, infused).set_index("USUBJID")
     censor_day = infused["USUBJID"].map(cens["CENSDY"]).astype(float)
