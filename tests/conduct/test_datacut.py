@@ -69,9 +69,9 @@ def test_cutting_twice_equals_cutting_once_at_the_earlier_day(later, earlier):
 
 
 def test_a_virtual_study_cut_twice_equals_one_cut():
-    domains = run_virtual_trial(load("cd7-aml-mll"), 20, 4, data_cut="2026-12-01").domains
+    domains = run_virtual_trial(load("cd7-aml-mll"), 12, 4, data_cut="2026-12-01").domains
     twice = apply_data_cut(domains, "2025-09-30")
-    once = run_virtual_trial(load("cd7-aml-mll"), 20, 4, data_cut="2026-12-01").domains
+    once = run_virtual_trial(load("cd7-aml-mll"), 12, 4, data_cut="2026-12-01").domains
     once = apply_data_cut(once, "2025-09-30")
     for name in once:
         pd.testing.assert_frame_equal(twice[name], once[name])

@@ -37,33 +37,33 @@ def path(steps) -> list[tuple]:
 
 
 @pytest.mark.parametrize("study_id", list_ids())
-def test_escalate_reproduces_every_decision_of_the_virtual_trial(study_id, tmp_path):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_escalate_reproduces_every_decision_of_the_virtual_trial(study_id, seed, tmp_path):
     protocol = load(study_id)
-    for seed in SEEDS:
-        trial = run_virtual_trial(protocol, 40, seed, data_cut=CUT)
-        back = stored(f"sqlite:///{tmp_path / f'{seed}.db'}", protocol, trial.domains)
-        history = escalation_history(back, protocol)
-        assert [(s.cohort.dose, s.cohort.subjects) for s in history.steps] == \
-            path(trial.steps), seed
-        for sim, replay in zip(trial.steps, history.steps, strict=True):
-            assert (replay.decision.action, replay.decision.dose, replay.decision.reason) == \
-                (sim.action, sim.dose, sim.reason), (seed, sim.number)
-            if sim.decided_on is not None:
-                assert replay.decided_on == sim.decided_on
-        assert not history.deviations, seed
-        assert history.current.decision == trial.final.decision, seed
-        # the design's maximum, the data cut, causes of death
-        infused = back["DM"]["RFSTDTC"].notna().sum()
-        assert infused == sum(len(s.subjects) for s in trial.steps) <= enrolment_cap(protocol)
-        for name, frame in back.items():
-            for column in RECORD_DATE_COLUMNS.get(name, ()):
-                dates = frame[column].dropna().astype(str).str.slice(0, 10)
-                assert (dates <= CUT.isoformat()).all(), (seed, name, column)
-        dm, ds = back["DM"], back["DS"]
-        dead = dm.loc[dm["DTHDTC"].notna(), "USUBJID"]
-        causes = ds[ds["DSDECOD"] == "DEATH"].set_index("USUBJID")["DSTERM"]
-        for usubjid in dead:
-            assert isinstance(causes.get(usubjid), str) and causes[usubjid].strip(), usubjid
+    trial = run_virtual_trial(protocol, 40, seed, data_cut=CUT)
+    back = stored(f"sqlite:///{tmp_path / f'{seed}.db'}", protocol, trial.domains)
+    history = escalation_history(back, protocol)
+    assert [(s.cohort.dose, s.cohort.subjects) for s in history.steps] == \
+        path(trial.steps)
+    for sim, replay in zip(trial.steps, history.steps, strict=True):
+        assert (replay.decision.action, replay.decision.dose, replay.decision.reason) == \
+            (sim.action, sim.dose, sim.reason), (seed, sim.number)
+        if sim.decided_on is not None:
+            assert replay.decided_on == sim.decided_on
+    assert not history.deviations, seed
+    assert history.current.decision == trial.final.decision, seed
+    # the design's maximum, the data cut, causes of death
+    infused = back["DM"]["RFSTDTC"].notna().sum()
+    assert infused == sum(len(s.subjects) for s in trial.steps) <= enrolment_cap(protocol)
+    for name, frame in back.items():
+        for column in RECORD_DATE_COLUMNS.get(name, ()):
+            dates = frame[column].dropna().astype(str).str.slice(0, 10)
+            assert (dates <= CUT.isoformat()).all(), (seed, name, column)
+    dm, ds = back["DM"], back["DS"]
+    dead = dm.loc[dm["DTHDTC"].notna(), "USUBJID"]
+    causes = ds[ds["DSDECOD"] == "DEATH"].set_index("USUBJID")["DSTERM"]
+    for usubjid in dead:
+        assert isinstance(causes.get(usubjid), str) and causes[usubjid].strip(), usubjid
 
 
 def test_a_cohort_dosed_above_the_design_is_a_deviation():

@@ -195,9 +195,7 @@ def test_every_protocol_generates_a_study(study_id):
 def test_enrolment_stops_at_the_data_cut_and_the_study_is_ongoing():
     trial = run_virtual_trial(load("nct04762485"), 40, 3, data_cut="2025-06-30")
     assert all(s.first_infusion.isoformat() <= "2025-06-30" for s in trial.steps)
-    later = run_virtual_trial(load("nct04762485"), 40, 3, data_cut="2026-12-01")
-    if len(later.steps) > len(trial.steps):
-        assert trial.stopped.startswith("the next")
+    assert trial.stopped.startswith(("the next", "the design stopped")), trial.stopped
     ds = trial.domains["DS"]
     infused = set(trial.domains["EX"]["USUBJID"])
     assert infused - set(ds["USUBJID"]), "some infused patients are still in follow-up"
