@@ -52,7 +52,10 @@ def list_protocols(
 
 
 def _mark(assumed: bool, rationale: str | None) -> str:
-    return f"  {_ASSUMED}: {rationale}" if assumed else ""
+    """Rich markup marking an assumed value, with its rationale escaped."""
+    from rich.markup import escape
+
+    return f"  {_ASSUMED}: {escape(rationale or '')}" if assumed else ""
 
 
 def _show(p: Any) -> None:
@@ -64,7 +67,7 @@ def _show(p: Any) -> None:
     console.print(f"registration: {e(p.registration or 'not stated')}   phase: {e(p.phase)}   "
                   f"source: {e(p.source or '-')}")
     console.print(f"target enrollment: {p.target_enrollment}"
-                  + e(_mark(p.target_enrollment_assumed, p.target_enrollment_rationale)))
+                  + _mark(p.target_enrollment_assumed, p.target_enrollment_rationale))
     console.print(f"design: {e(p.design)}")
     console.print(f"conditions: {e('; '.join(p.conditions))}   target antigen: {e(p.target_antigen)}"
                   + (f"   arm: {e(p.arm_label)}" if p.arm_label else ""))
@@ -88,16 +91,19 @@ def _show(p: Any) -> None:
     console.print(f"product: {e(iv.product)}")
     for d in iv.dose_levels:
         console.print(f"  {d.id}: {d.cells_per_kg:.3g} cells/kg ({e(d.label)})"
-                      + e(_mark(d.assumed, d.rationale)))
+                      + _mark(d.assumed, d.rationale))
     for f in iv.split:
-        console.print(f"  split: day {f.day} fraction {f.fraction:g}" + e(_mark(f.assumed, f.rationale)))
+        console.print(f"  split: day {f.day} fraction {f.fraction:g}" + _mark(f.assumed, f.rationale))
+    for h in iv.hold_rules:
+        console.print(f"  hold {h.id}: {e(h.description)} (next fraction withheld)"
+                      + _mark(h.assumed, h.rationale))
     b = iv.bags
     console.print(f"  bags: {b.min_bags}-{b.max_bags} bags of {b.min_volume_ml:g}-{b.max_volume_ml:g} mL"
-                  + e(_mark(b.assumed, b.rationale)))
+                  + _mark(b.assumed, b.rationale))
     console.print(f"  weight cap: {iv.weight_cap_kg or 'none'}"
-                  + e(_mark(iv.weight_cap_assumed, iv.weight_cap_rationale)))
+                  + _mark(iv.weight_cap_assumed, iv.weight_cap_rationale))
     console.print(f"  dose tolerance: +-{iv.dose_tolerance:.0%}"
-                  + e(_mark(iv.dose_tolerance_assumed, iv.dose_tolerance_rationale)))
+                  + _mark(iv.dose_tolerance_assumed, iv.dose_tolerance_rationale))
 
     console.rule("schedule (study day 0 = first infusion)")
     s = p.schedule
@@ -108,12 +114,18 @@ def _show(p: Any) -> None:
         console.print(f"  {_ASSUMED}: {e(s.rationale or '')}")
 
     console.rule("DLT")
-    console.print(f"window: {p.dlt.window_days} days" + e(_mark(p.dlt.assumed, p.dlt.rationale)))
+    console.print(f"window: {p.dlt.window_days} days" + _mark(p.dlt.assumed, p.dlt.rationale))
     console.print(e(p.dlt.definition))
     for r in p.dlt.rules:
         console.print(f"  rule {r.id}: {e(r.description)} ({r.scale}, grade >= {r.min_grade})")
     for x in p.dlt.exceptions:
         console.print(f"  except {x.id}: {e(x.description)}")
+    censoring = getattr(p.dlt, "censored_by", None)
+    if censoring is not None:
+        events = getattr(censoring, "events", censoring)
+        console.print(f"  censored by: {', '.join(events)}"
+                      + _mark(getattr(censoring, "assumed", False),
+                                getattr(censoring, "rationale", None)))
 
     console.rule("response criteria")
     console.print(", ".join(p.response_criteria))
