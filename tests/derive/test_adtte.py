@@ -77,7 +77,7 @@ def test_options_from_protocol():
     from celltrial.protocols import load
 
     nct = options_of(load("nct04762485"))   # ORR = CR + CRi + MLFS + PR in that registration
-    assert nct.orr_categories == ("CR", "CRi", "MLFS", "PR")
+    assert nct.orr_categories == ("CR", "CRh", "CRi", "MLFS", "PR")
     assert (nct.censor_at_transplant, nct.death_in_remission_competing) == (False, True)
     assert nct.efs_landmark_days == EFS_LANDMARK_DAYS
     assert options_of(load("cd7-zz-phase1")).orr_categories == ("CR", "CRh", "CRi", "MLFS", "PR")

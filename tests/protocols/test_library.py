@@ -94,7 +94,7 @@ def test_nct04762485_as_registered() -> None:
     assert [d.cells_per_kg for d in p.dose_levels][0] == 5.0e5
     assert [d.cells_per_kg for d in p.dose_levels][-1] == 1.0e7
     assert [(f.day, f.fraction) for f in p.intervention.split] == [(0, 0.3), (1, 0.7)]
-    assert p.endpoint("orr").params["categories"] == ["CR", "CRi", "MLFS", "PR"]
+    assert p.endpoint("orr").params["categories"] == ["CR", "CRh", "CRi", "MLFS", "PR"]
     assert [e.derivation for e in p.endpoints] == ["ae_incidence", "ck_persistence_qpcr",
                                                    "ck_expansion_qpcr", "orr", "cir"]
 

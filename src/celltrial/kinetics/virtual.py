@@ -17,7 +17,7 @@ grade), ``grade_lab`` for LBTOXGR and the cytopenia AEs, ``assess_response``/
 ``assess_extramedullary``/``overall_response`` for RS.
 
 Observation models (noise, LLOQ, links from model states to labs) are listed in
-docs/kinetics-mechanistic.md; each is an assumption unless a source is named.
+docs/virtual-patients.md; each is an assumption unless a source is named.
 """
 
 from __future__ import annotations
@@ -1056,12 +1056,12 @@ COMPLICATIONS: tuple[Complication, ...] = (
                  (3, 7), False,
                  "CTCAE v5.0 grades 3-5; frequency assumption (fever in neutropenia is the "
                  "usual first infection after CAR-T)"),
-    Complication("Sepsis", (("neutropenia", 0.0015),), ((4, 0.7), (5, 0.3)), (4, 12), False,
+    Complication("Sepsis", (("neutropenia", 0.002),), ((4, 0.65), (5, 0.35)), (4, 12), False,
                  "CTCAE v5.0 grades 4-5 only; [D4] infections after day 30 grade 4 in 5%, "
                  "grade 5 in 9%"),
     Complication("Lung infection", (("neutropenia", 0.0015), ("immunodeficiency", 0.0006),
                                     ("any", 0.0001)),
-                 ((2, 0.4), (3, 0.4), (4, 0.1), (5, 0.1)), (10, 21), False,
+                 ((2, 0.4), (3, 0.38), (4, 0.1), (5, 0.12)), (10, 21), False,
                  "CTCAE v5.0 (bacterial or fungal pneumonia); [D1] 1 death from fungal "
                  "pneumonia at 5.5 mo; [D4] grade 3 infections in 9% after day 30"),
     Complication("Cytomegalovirus infection reactivation", (("immunodeficiency", 0.0035),),
