@@ -7,12 +7,14 @@ from celltrial.protocols.schema import (
     STANDARD_VARIABLES,
     BagLimits,
     Criterion,
+    DLTCensoring,
     DLTDefinition,
     DLTException,
     DLTRule,
     DoseLevel,
     Eligibility,
     Endpoint,
+    HoldRule,
     Intervention,
     Options,
     Protocol,
@@ -22,8 +24,9 @@ from celltrial.protocols.schema import (
 )
 
 __all__ = [
-    "DERIVATIONS", "STANDARD_VARIABLES", "BagLimits", "Criterion", "DLTDefinition",
+    "DERIVATIONS", "STANDARD_VARIABLES", "BagLimits", "Criterion", "DLTCensoring",
+    "DLTDefinition",
     "DLTException", "DLTRule", "Derivation", "DoseLevel", "Eligibility", "Endpoint",
-    "Intervention", "LintMessage", "Options", "Protocol", "Schedule", "SplitFraction",
+    "HoldRule", "Intervention", "LintMessage", "Options", "Protocol", "Schedule", "SplitFraction",
     "Variable", "library_dir", "lint", "list_ids", "load", "read",
 ]
