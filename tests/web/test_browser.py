@@ -81,7 +81,14 @@ def _login(browser, base: str, username: str) -> None:
     assert "/login" in browser.current_url            # not logged in: sent to the login page
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    try:  # the click returns before the POST (argon2 verification) has answered
+        WebDriverWait(browser, 10).until(lambda d: "/login" not in d.current_url)
+    except TimeoutException:
+        pass
     assert "/login" not in browser.current_url
 
 
