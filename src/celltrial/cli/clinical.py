@@ -113,8 +113,7 @@ def dose_command(
         seen = {"crs_grade": crs_grade, "icans_grade": icans_grade,
                 "uncontrolled_infection": infection}
         decisions, withheld = [], False
-        for f in plan.fractions:
-            number = len(decisions) + 1
+        for number in range(1, len(plan.fractions) + 1):
             d = next_fraction(protocol, number, seen, previous_withheld=withheld)
             withheld = withheld or not d.give
             decisions.append(d)

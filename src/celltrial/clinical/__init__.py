@@ -28,7 +28,8 @@ from celltrial.clinical.response import (
 
 __all__ = [
     "TERMS", "CriterionResult", "DLTEvent", "DLTResult", "DoseInfeasible", "DosePlan",
-    "Episode", "Fraction", "FractionDecision", "LabGrade", "Product", "ResponseResult", "ScreeningResult",
+    "Episode", "Fraction", "FractionDecision", "LabGrade", "Product", "ResponseResult",
+    "ScreeningResult",
     "Toxicity", "assess_extramedullary", "assess_response", "best_overall_response",
     "daily_grades", "episodes", "evaluate_dlt", "first_response_day", "grade_crs",
     "grade_febrile_neutropenia", "grade_icans", "grade_lab", "ice_score", "next_fraction",

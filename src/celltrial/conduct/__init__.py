@@ -18,7 +18,8 @@ from celltrial.conduct.virtual_trial import (
 )
 
 __all__ = [
-    "FIRST_INFUSION", "RECORD_DATE_COLUMNS", "VIRTUAL_USER", "Cohort", "CohortStep", "EscalationHistory", "Verdict",
+    "FIRST_INFUSION", "RECORD_DATE_COLUMNS", "VIRTUAL_USER", "Cohort", "CohortStep",
+    "EscalationHistory", "Verdict",
     "VirtualTrial", "apply_data_cut", "cohorts", "decide", "enrolment_cap",
     "escalation_history", "parse_cut", "run_virtual_trial", "simulate_study", "write_study",
 ]

@@ -56,11 +56,13 @@ def expansion_size(protocol: Any) -> int:
     return int(getattr(block, "expansion_n", None) or 0)
 
 
-def _datasets(domains: Mapping[str, pd.DataFrame], protocol: Any
+def _datasets(domains: Mapping[str, pd.DataFrame], protocol: Any,
+              adsl: pd.DataFrame | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     from celltrial.derive import build_adsl
 
-    adsl = build_adsl(domains, protocol)
+    if adsl is None:
+        adsl = build_adsl(domains, protocol)
     adrs = adpp = None
     if escalation_spec(protocol).design == "boin12":
         from celltrial.derive import build_adpc, build_adpp, build_adrs
@@ -77,16 +79,13 @@ class Verdict:
     live: LiveDecision
     decision: Decision
     phase: str            # "escalation" | "expansion" | "closed"
-    infused: int
-
-    @property
-    def dose(self) -> int | None:
-        return self.decision.dose
 
 
-def decide(domains: Mapping[str, pd.DataFrame], protocol: Any) -> Verdict:
-    """The protocol's decision for the next cohort from these records (module docstring)."""
-    adsl, adrs, adpp = _datasets(domains, protocol)
+def decide(domains: Mapping[str, pd.DataFrame], protocol: Any,
+           adsl: pd.DataFrame | None = None) -> Verdict:
+    """The protocol's decision for the next cohort from these records (module docstring);
+    ``adsl``: the records' ADSL when the caller already derived it."""
+    adsl, adrs, adpp = _datasets(domains, protocol, adsl)
     live = live_decision(adsl, protocol, adrs, adpp)
     treated = adsl[adsl["SAFFL"] == "Y"]
     infused = len(treated)
@@ -104,7 +103,7 @@ def decide(domains: Mapping[str, pd.DataFrame], protocol: Any) -> Verdict:
                                 f"({live.selection.reason}); {at_sel} of {expand_to} patients "
                                 f"dosed there (escalation ended: {decision.reason})")
             phase = "expansion"
-    return Verdict(live, decision, phase, infused)
+    return Verdict(live, decision, phase)
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,8 @@ class CohortStep:
         d = self.decision
         if d.dose == self.cohort.dose:
             return None
-        given = f"cohort {self.cohort.number} dosed at dose {self.cohort.dose} ({self.cohort.level})"
+        c = self.cohort
+        given = f"cohort {c.number} dosed at dose {c.dose} ({c.level})"
         if d.dose is None:
             return f"{given} after the design stopped: {d.reason}"
         return f"{given}; the design allowed dose {d.dose}: {d.reason}"
@@ -212,4 +212,5 @@ def escalation_history(domains: Mapping[str, pd.DataFrame], protocol: Any,
         before = cohort.first_infusion - dt.timedelta(days=1)
         verdict = decide(apply_data_cut(domains, before), protocol)
         steps.append(CohortStep(cohort, before, verdict.decision, verdict.phase))
-    return EscalationHistory(protocol.id, tuple(steps), decide(domains, protocol), data_cut)
+    return EscalationHistory(protocol.id, tuple(steps), decide(domains, protocol, adsl),
+                             data_cut)

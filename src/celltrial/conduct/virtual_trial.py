@@ -121,7 +121,6 @@ def run_virtual_trial(protocol: Any, n_patients: int, seed: int, *,
     rows = _Rows(protocol.id)
     steps: list[Step] = []
     referred, start, stopped = 0, FIRST_INFUSION, "referred patients exhausted"
-    final: Verdict | None = None
 
     def refer(slot_day0: dt.date) -> int | None:
         """Screen referred patients until one is eligible; its index, or None."""
@@ -185,8 +184,7 @@ def run_virtual_trial(protocol: Any, n_patients: int, seed: int, *,
                           reason, phase, tuple(_usubjid(protocol, i) for i in members)))
         start = day0s[-1] + dt.timedelta(days=window + REVIEW_DAYS + 1)
     domains = apply_data_cut(rows.frames(), cut)
-    if steps:
-        final = decide(domains, protocol)
+    final = decide(domains, protocol) if steps else None
     if progress is not None:
         progress(n_patients, n_patients)
     return VirtualTrial(protocol.id, seed, referred, cut, domains, tuple(steps), final, stopped)

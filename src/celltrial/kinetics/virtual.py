@@ -544,18 +544,21 @@ def subject_records(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, ind
                    end_day=schedule_end_day(protocol), screen_day=screen_day)
 
 
+def _scheduled_days(protocol: Any) -> set[int]:
+    """Every assessment day of the protocol's schedule."""
+    sched = protocol.schedule
+    return {*sched.kinetics_days, *sched.cytokine_days, *sched.cd7_days, *sched.marrow_days,
+            *sched.ada_days, *sched.followup_days}
+
+
 def schedule_end_day(protocol: Any) -> int:
     """Last scheduled study day of the protocol (at least day EARLY_END + 1)."""
-    sched = protocol.schedule
-    return max([*sched.kinetics_days, *sched.cytokine_days, *sched.cd7_days, *sched.marrow_days,
-                *sched.ada_days, *sched.followup_days, EARLY_END + 1])
+    return max([*_scheduled_days(protocol), EARLY_END + 1])
 
 
 def late_days(protocol: Any) -> list[int]:
     """Scheduled days after EARLY_END (and the last day): where the late trajectory is kept."""
-    sched = protocol.schedule
-    days = {*sched.kinetics_days, *sched.cytokine_days, *sched.cd7_days, *sched.marrow_days,
-            *sched.ada_days, *sched.followup_days}
+    days = _scheduled_days(protocol)
     return sorted(d for d in days if d > EARLY_END) + [schedule_end_day(protocol)]
 
 
@@ -1537,12 +1540,12 @@ def patient_outcomes(domains: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _km(time: pd.Series, event: pd.Series, at: float) -> float:
-    """Kaplan-Meier survival at ``at`` days."""
-    t, e = time.to_numpy(float), event.to_numpy(bool)
-    surv = 1.0
-    for u in np.unique(t[e & (t <= at)]):
-        surv *= 1.0 - float(((t == u) & e).sum()) / float((t >= u).sum())
-    return surv
+    """Kaplan-Meier survival at ``at`` days (``celltrial.stats.kaplan_meier``, equal to R
+    survfit)."""
+    from celltrial.stats import kaplan_meier
+
+    fit = kaplan_meier(time.to_numpy(float), event.to_numpy(bool).astype(int))
+    return float(fit.at(at, extend=True)["surv"].iloc[0])
 
 
 def _os(o: pd.DataFrame) -> float:
