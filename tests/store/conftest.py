@@ -51,7 +51,7 @@ def make_frames() -> dict[str, pd.DataFrame]:
         "LBSTRESN": [1.5, 250.5, 0.2, 0.0001], "LBSTRESU": ["10^9/L", "pg/mL", "10^9/L",
                                                            "fraction"],
         "LBORNRLO": [1800.0, None, 1.8, None], "LBORNRHI": [7500.0, None, 7.5, None],
-        "LBTOXGR": [2, None, 4, None],
+        "LBTOXGR": [1, None, 4, None],
         "LBDTC": ["2024-01-08T08:00", "2024-01-13", "2024-02-20", "2024-03-12"],
         "LBMETHOD": [None, None, None, "FLOW"],
     })

@@ -11,7 +11,7 @@ from celltrial.store.schema import metadata
 
 
 def test_init_db_creates_every_table(db_url):
-    assert init_db(db_url) == "0002"
+    assert init_db(db_url) == "0003"
     store = open_store(db_url)
     try:
         tables = set(sa.inspect(store.engine).get_table_names())
@@ -38,7 +38,7 @@ def test_migrated_schema_equals_orm_metadata(db_url):
 
 
 def test_init_db_twice_is_a_no_op(db_url):
-    assert init_db(db_url) == init_db(db_url) == "0002"
+    assert init_db(db_url) == init_db(db_url) == "0003"
 
 
 def test_sqlite_folder_is_created_and_foreign_keys_are_on(tmp_path):
@@ -78,3 +78,22 @@ def test_a_database_without_schema_asks_for_init(tmp_path):
             read_domains(store, "cd7-zz-phase1")
     finally:
         store.close()
+
+
+def test_sqlite_file_is_private_and_serves_readers_beside_a_writer(tmp_path):
+    """0600 file; WAL journal (readers go on while one writes); writers wait, not fail."""
+    from celltrial.store.engine import SQLITE_BUSY_TIMEOUT_S
+
+    path = tmp_path / "private" / "ct.db"
+    init_db(f"sqlite:///{path}")
+    assert path.stat().st_mode & 0o777 == 0o600
+    store = open_store(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            assert timeout == SQLITE_BUSY_TIMEOUT_S * 1000 >= 30_000
+    finally:
+        store.close()
+    wal = path.with_name("ct.db-wal")
+    assert not wal.exists() or wal.stat().st_mode & 0o777 == 0o600

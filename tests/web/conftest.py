@@ -62,8 +62,13 @@ class Site:
 
 def form_token(html: str) -> str:
     """The CSRF token of the first form of a page."""
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
+    return form_value(html, "csrf_token")
+
+
+def form_value(html: str, name: str) -> str:
+    """The value of the first input named ``name`` on a page."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no {name} field on the page"
     return found.group(1)
 
 

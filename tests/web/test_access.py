@@ -66,7 +66,7 @@ def test_site_01_user_cannot_write_a_site_02_subject(site, api_post) -> None:
                        data={"csrf_token": token, **{k: str(v) for k, v in LAB.items()}})
     assert page.status_code == 404
     correction = api_post("inv01", f"/api{S}/corrections", {
-        "usubjid": "02-001", "domain": "LB", "seq": 1, "changes": {"LBSTRESN": 1.0},
+        "usubjid": "02-001", "domain": "LB", "seq": 1, "version": 1, "changes": {"LBSTRESN": 1.0},
         "reason": "try"})
     assert correction.status_code == 404
     assert site.counts() == before

@@ -9,7 +9,7 @@ import pytest
 
 from celltrial.clinical import grade_crs, grade_icans, grade_lab, ice_score
 from celltrial.store import audit_trail, read_domain
-from tests.web.conftest import STUDY, form_token
+from tests.web.conftest import STUDY, form_token, form_value
 
 S = f"/studies/{STUDY}"
 
@@ -182,7 +182,7 @@ def test_correction_needs_a_reason_and_regrades(site, api_post) -> None:
     seq = created.json()["record"]["LBSEQ"]
     key = f"USUBJID=01-002;LBSEQ={seq}"
     for reason in (None, "", "   "):
-        body = {"usubjid": "01-002", "domain": "LB", "seq": seq,
+        body = {"usubjid": "01-002", "domain": "LB", "seq": seq, "version": 1,
                 "changes": {"LBSTRESN": 0.8}}
         if reason is not None:
             body["reason"] = reason
@@ -191,7 +191,9 @@ def test_correction_needs_a_reason_and_regrades(site, api_post) -> None:
         assert "reason" in refused.json()["errors"]
     client = site.login("inv01")
     url = f"{S}/subjects/01-002/records/LB/{seq}/correct"
-    page = client.post(url, data={"csrf_token": form_token(client.get(url).text),
+    form = client.get(url).text
+    assert form_value(form, "version") == "1"
+    page = client.post(url, data={"csrf_token": form_token(form), "version": "1",
                                   "LBSTRESN": "0.8", "reason": ""})
     assert page.status_code == 422
     assert 'id="error-reason"' in page.text and 'value="0.8"' in page.text
@@ -199,7 +201,8 @@ def test_correction_needs_a_reason_and_regrades(site, api_post) -> None:
     assert list(audit_trail(site.store, STUDY, record_key=key)["action"]) == ["insert"]
 
     done = client.post(url, data={"csrf_token": form_token(client.get(url).text),
-                                  "LBSTRESN": "0.8", "reason": "transcription error"},
+                                  "version": "1", "LBSTRESN": "0.8",
+                                  "reason": "transcription error"},
                        follow_redirects=False)
     assert done.status_code == 303
     stored = [r for r in _lb(site, "01-002") if r["LBSEQ"] == seq][0]
@@ -220,12 +223,12 @@ def test_correction_of_an_observation_regrades_crs(site, api_post) -> None:
     assert created.json()["grading"]["crs"] == 2
     response = api_post("inv01", f"/api{S}/corrections", {
         "usubjid": "01-002", "domain": "XC", "seq": seq, "reason": "vasopressor started",
-        "changes": {"XCHYPOT": "multiple_vasopressors"}})
+        "version": 1, "changes": {"XCHYPOT": "multiple_vasopressors"}})
     assert response.status_code == 200, response.text
     assert response.json()["record"]["XCCRSGR"] == 4
     bad = api_post("inv01", f"/api{S}/corrections", {
         "usubjid": "01-002", "domain": "XC", "seq": seq, "reason": "typo",
-        "changes": {"XCHYPOT": "pressors"}})
+        "version": 2, "changes": {"XCHYPOT": "pressors"}})
     assert bad.status_code == 422 and "XCHYPOT" in bad.json()["errors"]
 
 

@@ -1,4 +1,5 @@
-"""`celltrial db`: create the database, import a folder of CSVs, export SDTM (CSV, XPT, JSON)."""
+"""`celltrial db`: create the database, import a folder of CSV, XPT or Dataset-JSON files,
+export SDTM (CSV, XPT, JSON)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import typer
 
 from celltrial.cli.common import DB_OPTION, console, user_errors
 
-db_app = typer.Typer(help="The trial database: create, import, export.", no_args_is_help=True)
+db_app = typer.Typer(help="The trial database: create, import, export, verify the audit trail.",
+                    no_args_is_help=True)
 
 
 class ExportFormat(str, Enum):
@@ -19,6 +21,52 @@ class ExportFormat(str, Enum):
     csv = "csv"
     xpt = "xpt"
     dataset_json = "dataset-json"
+
+
+class ImportFormat(str, Enum):
+    """Formats a folder can be imported from (auto: by the files it holds)."""
+
+    auto = "auto"
+    csv = "csv"
+    xpt = "xpt"
+    dataset_json = "dataset-json"
+
+
+_REASONS = {ImportFormat.csv: "CSV import", ImportFormat.xpt: "XPT import",
+            ImportFormat.dataset_json: "Dataset-JSON import"}
+_SUFFIXES = {ImportFormat.csv: ".csv", ImportFormat.xpt: ".xpt",
+             ImportFormat.dataset_json: ".json"}
+
+
+def import_format(folder: Path, fmt: ImportFormat) -> ImportFormat:
+    """The format to import ``folder`` as: ``fmt``, or for auto the first of CSV, XPT,
+    Dataset-JSON whose files the folder holds (CSV when none, so the message names CSV)."""
+    if fmt is not ImportFormat.auto or not folder.is_dir():
+        return ImportFormat.csv if fmt is ImportFormat.auto else fmt
+    suffixes = {f.suffix.lower() for f in folder.iterdir() if f.is_file()}
+    for kind, suffix in _SUFFIXES.items():
+        if suffix in suffixes:
+            return kind
+    return ImportFormat.csv
+
+
+def import_folder(store, study: str, folder: Path, fmt: ImportFormat, *, user: str,
+                  reason: str):  # type: ignore[no-untyped-def]
+    """Import ``folder`` in one transaction; an unreadable file is a StoreError naming it."""
+    from celltrial.errors import StoreError
+    from celltrial.store.csv_files import import_csv_dir
+    from celltrial.store.dataset_json import import_dataset_json_dir
+    from celltrial.store.xpt import import_xpt_dir
+
+    importers = {ImportFormat.csv: import_csv_dir, ImportFormat.xpt: import_xpt_dir,
+                 ImportFormat.dataset_json: import_dataset_json_dir}
+    kind = import_format(folder, fmt)
+    try:
+        return importers[kind](store, study, folder, user=user, reason=reason)
+    except OSError as exc:
+        name = Path(exc.filename).name if exc.filename else str(folder)
+        raise StoreError(f"{name}: Invalid `file`: got `{exc.strerror or exc}`, must be a "
+                         "readable file; nothing was written") from exc
 
 
 def _records_table(title: str, records: dict[str, int]):  # type: ignore[no-untyped-def]
@@ -60,21 +108,29 @@ def init(
 
 @db_app.command("import")
 def import_(
-    folder: Path = typer.Argument(..., help="Folder of CSVs, one per domain (DM.csv, AE.csv)."),
+    folder: Path = typer.Argument(..., help="Folder of files, one per domain (DM.csv, AE.csv; "
+                                  "dm.xpt; dm.json)."),
     study: str = typer.Option(..., "--study", help="Study (protocol) id."),
+    fmt: ImportFormat = typer.Option(ImportFormat.auto, "--format",
+                                     help="csv, xpt, dataset-json, or auto (by the files)."),
     user: str = typer.Option("cli", "--user", help="Who imports (kept in the audit trail)."),
-    reason: str = typer.Option("CSV import", "--reason", help="Why (kept in the audit trail)."),
+    reason: str | None = typer.Option(None, "--reason",
+                                      help="Why (kept in the audit trail; default "
+                                           "'<FORMAT> import')."),
     db: str | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Import a folder of CSVs into a study: all files in one transaction, or nothing."""
-    from celltrial.store import get_study, import_csv_dir, open_store, register_study
+    """Import a folder into a study: every file complete and valid, all in one transaction,
+    or nothing (a cut, short-rowed, empty or non-UTF-8 file is refused naming it)."""
+    from celltrial.store import get_study, open_store, register_study
 
+    kind = import_format(folder, fmt)
     with user_errors():
         store = open_store(db)
         try:
             _ensure_study(store, study, get_study, register_study)
-            summary = import_csv_dir(store, study, folder, user=user, reason=reason)
+            summary = import_folder(store, study, folder, kind, user=user,
+                                    reason=reason or _REASONS[kind])
         finally:
             store.close()
     if as_json:
@@ -132,6 +188,40 @@ def export(
                                "files": [str(f) for f in files], "records": records}))
         return
     console.print(_records_table(f"{study} exported as {fmt.value} to {out}", records))
+
+
+@db_app.command("verify-audit")
+def verify_audit_(
+    db: str | None = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Recompute the audit trail's hash chain; exit 1 naming the first edited or missing row.
+
+    Prints the head hash of an intact chain: keep it (e.g. with each data cut) to detect a
+    later rewrite of the whole chain.
+    """
+    from celltrial.store import open_store, verify_audit
+
+    with user_errors():
+        store = open_store(db)
+        try:
+            check = verify_audit(store)
+        finally:
+            store.close()
+    if as_json:
+        typer.echo(json.dumps({"rows": check.rows, "intact": check.intact,
+                               "broken_id": check.broken_id, "problem": check.problem,
+                               "head": check.head}))
+    elif check.intact:
+        console.print(f"Audit trail intact: {check.rows} rows chained; head hash "
+                      f"{check.head}")
+    else:
+        console.print(f"[bold red]Audit trail broken[/] at row {check.broken_id} (after "
+                      f"{check.rows - 1} intact rows): {check.problem}. The row was edited, "
+                      "or a row before it was deleted or inserted outside the application.",
+                      soft_wrap=True)
+    if not check.intact:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,10 +10,11 @@ Python API (see docs/store.md)::
     domains = read_domains(store, "cd7-zz-phase1")   # {"DM": DataFrame, ...}
 """
 
-from celltrial.store.audit import audit_trail
+from celltrial.store.audit import AuditCheck, audit_trail, verify_audit
 from celltrial.store.domains import DOMAINS, Domain, Variable, domain_of
-from celltrial.store.engine import Store, init_db, open_store
+from celltrial.store.engine import Store, init_db, open_store, write_transaction
 from celltrial.store.records import (
+    StaleRecord,
     WriteSummary,
     count_records,
     delete_record,
@@ -29,10 +30,11 @@ from celltrial.store.xpt import export_xpt, read_xpt_dir
 from celltrial.store.users import UserInfo, add_user, get_user, verify_password
 
 __all__ = [
-    "DOMAINS", "Domain", "Store", "StudyInfo", "UserInfo", "Variable", "WriteSummary",
+    "DOMAINS", "AuditCheck", "Domain", "StaleRecord", "Store", "StudyInfo", "UserInfo",
+    "Variable", "WriteSummary",
     "add_site", "add_user", "audit_trail", "count_records", "delete_record", "domain_of",
     "export_csv_dir", "export_dataset_json", "export_xpt", "get_study", "get_user",
     "import_csv_dir", "init_db", "list_studies", "open_store", "read_csv_dir",
     "read_dataset_json_dir", "read_domain", "read_domains", "read_xpt_dir", "register_study",
-    "update_record", "verify_password", "write_domains",
+    "update_record", "verify_audit", "verify_password", "write_domains", "write_transaction",
 ]

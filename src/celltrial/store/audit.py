@@ -1,18 +1,33 @@
-"""The append-only audit trail: building its rows, guarding it, reading it.
+"""The append-only audit trail: building its rows, chaining them, guarding it, reading it.
 
-Two locks keep it append-only (21 CFR 11.10(e); ICH E6(R3) section 4.2 on audit trails):
-an ORM guard here refuses any update or delete of :class:`AuditRecord` through a session
-(flushes and bulk ``update()``/``delete()`` statements alike), and database triggers created by
-migration 0001 refuse UPDATE and DELETE on ``audit`` on SQLite and PostgreSQL (and TRUNCATE on
-PostgreSQL), whatever client connects.
+What keeps it append-only (21 CFR 11.10(e); ICH E6(R3) section 4.2 on audit trails):
+
+- an ORM guard here refuses any update or delete of :class:`AuditRecord` through a session
+  (flushes and bulk ``update()``/``delete()`` statements alike), and any insert that does not
+  go through :func:`append_audit`;
+- database triggers (migrations 0001 and 0003) refuse UPDATE and DELETE on ``audit`` on SQLite
+  and PostgreSQL, TRUNCATE on PostgreSQL, and on SQLite an INSERT that reuses an existing id
+  (``REPLACE INTO`` / ``INSERT OR REPLACE`` would otherwise rewrite a row without firing the
+  delete trigger: sqlite.org/lang_conflict.html);
+- on PostgreSQL the application connects as ``celltrial_app``, a role that owns nothing and
+  may only INSERT and SELECT on ``audit`` (migration 0003; docs/store.md);
+- every row carries ``hash`` = SHA-256 over the previous row's hash and the row's own fields
+  (:func:`chain_hash`), so an edited, deleted or forged row breaks the chain and
+  :func:`verify_audit` (``celltrial db verify-audit``) names the first broken row.
+
+Rows are appended only by :func:`append_audit`, inside a :func:`write_transaction
+<celltrial.store.engine.write_transaction>` (which serializes writers), so the chain follows
+the id order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -26,6 +41,9 @@ APPEND_ONLY = "the audit trail is append-only: audit rows cannot be updated or d
 
 
 def _refuse_changes(session: Session, _context: Any, _instances: Any) -> None:
+    if any(isinstance(obj, AuditRecord) for obj in session.new):
+        raise StoreError("audit rows are appended only by celltrial.store.audit.append_audit "
+                         "(inside write_transaction), which chains them")
     for obj in (*session.dirty, *session.deleted):
         if isinstance(obj, AuditRecord) and (obj in session.deleted
                                              or session.is_modified(obj)):
@@ -70,6 +88,105 @@ def audit_row(*, at: dt.datetime, user: str, study_id: str | None, table: str, k
     return {"at": at, "user": user, "study_id": study_id, "table": table, "record_key": key,
             "field": field, "old_value": old, "new_value": new, "reason": reason,
             "action": action, "source": source}
+
+
+CHAINED = ("at", "user", "study_id", "table", "record_key", "field", "old_value",
+           "new_value", "reason", "action", "source")
+"""The fields of an audit row that its hash covers, in hashing order (format v1: frozen)."""
+GENESIS = "0" * 64
+"""The 'previous hash' of the first audit row."""
+
+
+def _canonical(name: str, value: Any) -> Any:
+    if name == "at" and isinstance(value, dt.datetime):
+        # SQLite gives back naive UTC, PostgreSQL aware: hash both as naive UTC, microseconds.
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return value
+
+
+def chain_hash(previous: str, row: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the previous row's hash and this row's :data:`CHAINED` fields.
+
+    The fields are hashed as one compact JSON array ``[previous, at, user, ...]`` with ``at``
+    as naive UTC ``YYYY-MM-DD hh:mm:ss.ffffff`` (format v1; never change it: stored hashes
+    depend on it).
+    """
+    data = [previous, *(_canonical(name, row.get(name)) for name in CHAINED)]
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _head(connection: sa.Connection) -> str:
+    audit = AuditRecord.__table__
+    last = connection.execute(sa.select(audit.c.hash).order_by(audit.c.id.desc()).limit(1)
+                              ).scalar_one_or_none()
+    return last or GENESIS
+
+
+def append_audit(connection: sa.Connection, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+                 ) -> int:
+    """Append audit rows (from :func:`audit_row`) to the chain; returns how many.
+
+    Must run inside :func:`celltrial.store.engine.write_transaction`, which holds the store's
+    write lock, so that no other transaction appends between reading the chain's head and
+    committing.
+    """
+    batch = [rows] if isinstance(rows, Mapping) else list(rows)
+    if not batch:
+        return 0
+    previous = _head(connection)
+    chained = []
+    for row in batch:
+        at = row["at"]
+        if isinstance(at, dt.datetime) and at.tzinfo is not None:
+            at = at.astimezone(dt.UTC)
+        # Microsecond precision is what both backends store, so the hash reads back the same.
+        chained.append(full := {**row, "at": at})
+        previous = full["hash"] = chain_hash(previous, full)
+    connection.execute(AuditRecord.__table__.insert(), chained)
+    return len(chained)
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """What :func:`verify_audit` found: rows checked and the first broken row, if any."""
+
+    rows: int
+    broken_id: int | None = None
+    problem: str | None = None
+    head: str = GENESIS
+
+    @property
+    def intact(self) -> bool:
+        """True when every row's hash matches its fields and its predecessor."""
+        return self.broken_id is None
+
+
+def verify_audit(store: Any) -> AuditCheck:
+    """Recompute the hash chain over every audit row, in id order (streamed).
+
+    Names the first row whose stored hash differs from the recomputed one: that row was
+    edited, or a row before it was deleted or inserted out of the application's path. Keep
+    the printed ``head`` hash elsewhere (e.g. with each data cut) to also detect a rewrite of
+    the whole chain from some row on.
+    """
+    audit = AuditRecord.__table__
+    query = sa.select(audit.c.id, audit.c.hash, *[audit.c[n] for n in CHAINED]).order_by(
+        audit.c.id)
+    previous, count = GENESIS, 0
+    with store.engine.connect() as connection:
+        for row in connection.execution_options(yield_per=5000).execute(query):
+            count += 1
+            mapping = row._mapping
+            expected = chain_hash(previous, mapping)
+            if mapping["hash"] != expected:
+                problem = ("no hash" if mapping["hash"] is None else
+                           "its fields or its place in the chain do not match its hash")
+                return AuditCheck(count, int(mapping["id"]), problem, previous)
+            previous = expected
+    return AuditCheck(count, head=previous)
 
 
 AUDIT_COLUMNS = ("id", "at", "user", "study_id", "table", "record_key", "field", "old_value",

@@ -19,6 +19,18 @@ def _text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+def _numbers(values: pd.Series, column: str, origin: str) -> pd.Series:
+    """A numeric column as float64 (missing = NaN); StoreError naming the first row that is
+    not a number."""
+    numbers = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+    bad = numbers.isna().to_numpy() & values.map(lambda v: _text(v) is not None).to_numpy()
+    if bad.any():
+        row = int(bad.argmax())
+        raise StoreError(f"{origin} row {row + 1}, column {column}: Invalid `{column}`: got "
+                         f"`{values.iloc[row]!r}`, must be a number")
+    return numbers.reset_index(drop=True)
+
+
 def conform(name: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """``frame`` typed and ordered as domain ``name``; StoreError on unknown domain/columns."""
     domain: Domain | None = DOMAINS.get(name.upper())
@@ -34,8 +46,7 @@ def conform(name: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         values = frame[var.name] if var.name in frame.columns else pd.Series(
             [None] * len(frame), dtype=object)
         if var.type in ("int", "float"):
-            data[var.name] = pd.to_numeric(values.astype(object), errors="raise").astype(
-                "float64").reset_index(drop=True)
+            data[var.name] = _numbers(values, var.name, origin)
         else:
             data[var.name] = pd.Series([_text(v) for v in values.astype(object).tolist()],
                                        dtype=object)

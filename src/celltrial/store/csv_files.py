@@ -1,8 +1,10 @@
 """A folder of CSV files per study, one per domain (``DM.csv``, ``AE.csv``, ...), in and out.
 
 Columns carry the SDTM variable names of docs/data-model.md; an empty cell is a missing value;
-dates are ISO 8601 text. Import is one transaction: every file is validated first and a
-problem in any of them writes nothing (the message names the file, row, column and value).
+dates are ISO 8601 text. Import is one transaction: every file is read whole and validated
+first, and a problem in any of them writes nothing (the message names the file, row, column
+and value). Files are read by :mod:`celltrial.store.readers`: a short, long or cut row, an
+empty or non-UTF-8 file is refused with one line naming the file and row.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pandas as pd
 from celltrial.errors import StoreError
 from celltrial.store.domains import DOMAINS
 from celltrial.store.engine import Store
+from celltrial.store.readers import read_csv_file
 from celltrial.store.records import WriteSummary, read_domains, write_domains
 from celltrial.store.validate import Source
 
@@ -35,9 +38,10 @@ def _csv_files(path: Path) -> dict[str, Path]:
 
 
 def read_csv_dir(path: str | Path) -> dict[str, pd.DataFrame]:
-    """The CSV files of a folder as text frames by domain (cells as read; empty = missing)."""
-    return {name: pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[])
-            for name, file in _csv_files(Path(path)).items()}
+    """The CSV files of a folder as text frames by domain (cells as read; empty = missing);
+    StoreError naming file and row for a file that is not complete (see
+    :mod:`celltrial.store.readers`)."""
+    return {name: read_csv_file(file) for name, file in _csv_files(Path(path)).items()}
 
 
 def import_csv_dir(store: Store, study_id: str, path: str | Path, *, user: str,

@@ -23,7 +23,9 @@ from celltrial.errors import StoreError
 from celltrial.store.conform import conform
 from celltrial.store.domains import DOMAINS
 from celltrial.store.engine import Store
-from celltrial.store.records import read_domains
+from celltrial.store.readers import read_dataset_json_file
+from celltrial.store.records import WriteSummary, read_domains, write_domains
+from celltrial.store.validate import Source
 
 VERSION = "1.1.0"
 _TYPES = {"text": "string", "date": "string", "int": "integer", "float": "double"}
@@ -90,18 +92,34 @@ def export_dataset_json(store: Store, study_id: str, out_dir: str | Path) -> lis
     return written
 
 
+def _json_files(path: str | Path) -> list[Path]:
+    folder = Path(path)
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        raise StoreError(f"Invalid `folder`: got `{str(folder)!r}`, must be a folder holding "
+                         "Dataset-JSON v1.1 files named by domain (dm.json, ae.json, ...)")
+    return files
+
+
 def read_dataset_json_dir(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Every ``*.json`` Dataset-JSON file of a folder, typed as :func:`read_domains` returns."""
+    """Every ``*.json`` Dataset-JSON file of a folder, typed as :func:`read_domains` returns.
+
+    A row with fewer or more items than ``columns`` is refused naming file and row."""
     out = {}
-    for file in sorted(Path(path).glob("*.json")):
-        try:
-            document = json.loads(file.read_text(encoding="utf-8"))
-            names = [c["name"] for c in document["columns"]]
-            name = str(document["name"]).upper()
-            rows = document["rows"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise StoreError(f"Invalid `Dataset-JSON`: got `{file.name}`, must be a "
-                             f"Dataset-JSON v1.1 document ({exc})") from exc
-        frame = pd.DataFrame(rows, columns=names, dtype=object)
+    for file in _json_files(path):
+        name, frame = read_dataset_json_file(file)
         out[name] = conform(name, frame, file.name)
     return out
+
+
+def import_dataset_json_dir(store: Store, study_id: str, path: str | Path, *, user: str,
+                            reason: str = "Dataset-JSON import") -> WriteSummary:
+    """Import every ``<domain>.json`` of ``path`` into ``study_id`` in one transaction (values
+    validated as written, ``null`` = missing; nothing is written on any problem)."""
+    frames, sources = {}, {}
+    for file in _json_files(path):
+        name, frame = read_dataset_json_file(file)
+        frames[name] = frame
+        sources[name] = Source(file.name)
+    return write_domains(store, study_id, frames, user=user, reason=reason,
+                         source=f"dataset-json:{path}", sources=sources)

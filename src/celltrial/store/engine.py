@@ -1,13 +1,26 @@
 """Opening a store (engine + sessions) and migrating its schema with Alembic.
 
-``open_store(url)`` builds the engine explicitly (no global engine at import time); SQLite
-files get their folder created and foreign keys switched on for every connection.
+``open_store(url)`` builds the engine explicitly (no global engine at import time).
 ``init_db(url)`` runs ``alembic upgrade head`` programmatically from the migrations shipped in
 the package, so no ``alembic.ini`` is needed on the user's side.
+
+Writers are serialized per store, on both backends, by :func:`write_transaction`: SQLite
+writers open ``BEGIN IMMEDIATE`` (the database write lock, waited for up to
+:data:`SQLITE_BUSY_TIMEOUT_S`), PostgreSQL writers take a transaction-level advisory lock on
+the store's schema. Everything a write reads (the next --SEQ, the record it corrects, the head
+of the audit chain) is therefore read under the same lock as it is written: no lost update, no
+duplicate --SEQ, one audit chain. Readers never wait (SQLite in WAL mode; PostgreSQL MVCC).
+
+SQLite files are created with mode 0600, their folder created, and every connection has
+foreign keys on, WAL journaling and a busy timeout. SQL parameters never appear in error
+messages or logs (``hide_parameters``): they are patient data.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from celltrial.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_S = 60.0
+"""How long a SQLite writer waits for the write lock before the write fails."""
+WRITE = "celltrial_write"
+"""Execution option marking a connection whose transaction writes (see write_transaction)."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +69,49 @@ def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # Foreign keys on; and let SQLAlchemy, not pysqlite, open transactions, so that DDL
     # (migrations) is transactional too (SQLAlchemy docs, "Serializable isolation /
     # Savepoints / Transactional DDL" for pysqlite).
+    # WAL lets readers go on while one writer writes (sqlite.org/wal.html); the busy timeout
+    # makes a second writer wait for the lock instead of failing at once.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A writer takes the write lock when it begins, not when it first writes: a deferred
+    # transaction that read and then writes fails with SQLITE_BUSY (no wait) when another
+    # writer committed in between (sqlite.org/lang_transaction.html, sqlite.org/wal.html).
+    write = connection.get_execution_options().get(WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _postgres_begin(connection: sa.Connection) -> None:
+    if connection.get_execution_options().get(WRITE, False):
+        connection.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.celltrial-write'))")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction holding the store's write lock until commit or rollback.
+
+    Every write of the store goes through here (records, corrections, deletes, audit rows,
+    studies, sites, users): on SQLite ``BEGIN IMMEDIATE``; on PostgreSQL
+    ``pg_advisory_xact_lock`` keyed on the schema, taken before anything is read.
+    """
+    with engine.execution_options(**{WRITE: True}).begin() as connection:
+        yield connection
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty SQLite file readable by its owner only (0600); WAL and shared-memory
+    files inherit its mode (sqlite.org/tempfiles.html)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 def create_engine(url: str | None = None) -> sa.Engine:
@@ -69,12 +121,17 @@ def create_engine(url: str | None = None) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(text)
+            path = Path(database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
+        engine = sa.create_engine(text, hide_parameters=True,
+                                  connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(text, pool_pre_ping=True)
+    engine = sa.create_engine(text, pool_pre_ping=True, hide_parameters=True)
+    sa.event.listen(engine, "begin", _postgres_begin)
+    return engine
 
 
 def open_store(url: str | None = None) -> Store:

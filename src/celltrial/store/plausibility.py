@@ -1,6 +1,6 @@
 """What the store refuses at the door as impossible, declared as data.
 
-Three tables:
+Five tables:
 
 - :data:`VOCABULARIES` — closed code lists of docs/data-model.md (SEX, AESER, RSSTRESC, the
   ASTCT observation vocabulary of XC, ...). Open lists (DISEASE "other", DSDECOD, LBTESTCD)
@@ -11,6 +11,12 @@ Three tables:
   living patient's value can take in that unit. A result whose unit is not the declared one is
   refused (e.g. ANC in cells/uL where 10^9/L is expected), and so is a result outside the range
   (e.g. a negative weight, or ANC 1500 "10^9/L", which is an ANC in /uL mislabelled).
+
+- :data:`REQUIRED` — variables every row of a domain must have: the SDTMIG 3.4 topic
+  variable ("Req" core) and, for AE, what the web form requires (grade, start, seriousness,
+  relatedness), so that a short or truncated row is refused, never stored with nulls.
+- :data:`DATE_ORDER` — start/end pairs where the end cannot precede the start (SDTMIG 3.4
+  section 4.4: --ENDTC is the end of the observation that began at --STDTC).
 
 These are plausibility limits, not reference ranges or toxicity grades: they catch unit and
 entry errors, and are deliberately wide (hyperleukocytosis in acute leukemia reaches
@@ -141,6 +147,46 @@ TEST_RANGES: tuple[TestRange, ...] = (
     TestRange("PC", "CARTABS", "cells/uL", 0, 2e6),
 )
 
+@dataclass(frozen=True)
+class Required:
+    """Variables that must hold a value in every row of ``domain``, and where the rule is
+    written."""
+
+    domain: str
+    variables: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """``end`` may not be before ``start`` in a row of ``domain``."""
+
+    domain: str
+    start: str
+    end: str
+
+
+REQUIRED: tuple[Required, ...] = (
+    Required("AE", ("AETERM", "AETOXGR", "AESTDTC", "AESER", "AEREL"),
+             "SDTMIG 3.4 and the web form"),
+    Required("LB", ("LBTESTCD", "LBDTC"), "SDTMIG 3.4 and the web form"),
+    Required("VS", ("VSTESTCD",), "SDTMIG 3.4"),
+    Required("PC", ("PCTESTCD",), "SDTMIG 3.4"),
+    Required("SC", ("SCTESTCD",), "SDTMIG 3.4"),
+    Required("RS", ("RSTESTCD",), "SDTMIG 3.4"),
+    Required("TU", ("TUTESTCD",), "SDTMIG 3.4"),
+    Required("TR", ("TRTESTCD",), "SDTMIG 3.4"),
+    Required("IS", ("ISTESTCD",), "SDTMIG 3.4"),
+    Required("EX", ("EXTRT",), "SDTMIG 3.4"),
+    Required("PR", ("PRTRT",), "SDTMIG 3.4"),
+    Required("DS", ("DSDECOD",), "SDTMIG 3.4"),
+    Required("XC", ("XCDTC",), "the web form (an observation has a date)"),
+)
+
+DATE_ORDER: tuple[DateOrder, ...] = (
+    DateOrder("AE", "AESTDTC", "AEENDTC"),
+)
+
 # Which variables carry the test code, the numeric result and its unit, per findings domain.
 FINDINGS: dict[str, tuple[str, str, str]] = {
     "LB": ("LBTESTCD", "LBSTRESN", "LBSTRESU"),
@@ -162,3 +208,13 @@ def column_ranges(domain: str) -> dict[str, ColumnRange]:
 def test_ranges(domain: str) -> dict[str, TestRange]:
     """Standard unit and possible range by test code for a findings domain."""
     return {r.testcd: r for r in TEST_RANGES if r.domain == domain}
+
+
+def required(domain: str) -> dict[str, str]:
+    """Required variables of ``domain`` -> the source of the rule."""
+    return {v: r.source for r in REQUIRED if r.domain == domain for v in r.variables}
+
+
+def date_order(domain: str) -> tuple[DateOrder, ...]:
+    """Start/end pairs of ``domain``."""
+    return tuple(d for d in DATE_ORDER if d.domain == domain)

@@ -1,8 +1,13 @@
 """Clinical records: writing whole batches, reading domains, changing one record — all audited.
 
-Every write is one transaction: validation of the whole batch first
-(:mod:`celltrial.store.validate`), then the rows and their audit rows; on any problem nothing is
-written. Reading returns every domain as a DataFrame with the SDTM variable names:
+Every write is one transaction holding the store's write lock
+(:func:`celltrial.store.engine.write_transaction`): it reads what it needs (stored keys, the
+next --SEQ, the record it corrects), validates the whole batch
+(:mod:`celltrial.store.validate`), writes the rows and appends their audit rows; on any problem
+nothing is written. Each record carries a ``version`` (1 when written, +1 per correction); a
+correction that names a version other than the stored one is refused with
+:class:`StaleRecord`, which carries the current values (optimistic concurrency: two people
+correcting the same record never overwrite each other unseen). Reading returns every domain as a DataFrame with the SDTM variable names:
 
 - text variables: ``object`` dtype holding ``str`` or ``None``;
 - dates (``--DTC``): ISO 8601 **strings** exactly as captured (``YYYY-MM-DD`` or
@@ -15,7 +20,7 @@ Rows come in the order they were written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +28,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from celltrial.errors import StoreError
-from celltrial.store.audit import audit_row, now, record_json, text_of
+from celltrial.store.audit import append_audit, audit_row, now, record_json, text_of
 from celltrial.store.domains import DOMAINS, Domain, domain_of
-from celltrial.store.engine import Store
-from celltrial.store.schema import TABLES, AuditRecord, Site
+from celltrial.store.engine import Store, write_transaction
+from celltrial.store.schema import TABLES, Site
 from celltrial.store.studies import get_study
 from celltrial.store.validate import (
     Checked,
@@ -89,7 +94,7 @@ def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame
     get_study(store, study_id)
     sources = dict(sources or {})
     at = now()
-    with store.engine.begin() as connection:
+    with write_transaction(store.engine) as connection:
         problems = Problems()
         checked: list[Checked] = []
         for name, frame in frames.items():
@@ -115,7 +120,6 @@ def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame
         problems.raise_if_any()
         order = sorted(checked, key=lambda c: c.domain.name != "DM")
         sites = _add_sites(connection, study_id, order, user, at, source)
-        audit = AuditRecord.__table__
         counts: dict[str, int] = {}
         audit_rows = len(sites)
         for result in order:
@@ -128,11 +132,10 @@ def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame
             except sa.exc.IntegrityError as exc:
                 raise StoreError(f"The database refused {result.domain.name}: {exc.orig}; "
                                  "nothing was written") from exc
-            connection.execute(audit.insert(), [audit_row(
+            audit_rows += append_audit(connection, [audit_row(
                 at=at, user=user, study_id=study_id, table=result.domain.table,
                 key=record_key(result.domain, r), action="insert", reason=reason or None,
                 source=source, new=record_json(r)) for r in records])
-            audit_rows += len(records)
     return WriteSummary(study_id, counts, audit_rows, tuple(sites))
 
 
@@ -149,7 +152,7 @@ def _add_sites(connection: sa.Connection, study_id: str, checked: list[Checked],
     if new:
         connection.execute(table.insert(), [{"study_id": study_id, "site_id": s, "name": None}
                                             for s in new])
-        connection.execute(AuditRecord.__table__.insert(), [audit_row(
+        append_audit(connection, [audit_row(
             at=at, user=user, study_id=study_id, table="site", key=s, action="insert",
             reason="site first seen in DM", source=source, new=record_json({"site_id": s}))
             for s in new])
@@ -236,28 +239,56 @@ def _require(user: str, reason: str) -> None:
                          "(21 CFR 11.10(e))")
 
 
+class StaleRecord(StoreError):
+    """A correction named a version of the record that is no longer the stored one.
+
+    ``current`` is the record as stored now (with its ``version``): show it and let the person
+    decide again. Nothing was written.
+    """
+
+    def __init__(self, domain: str, key: str, seen: int, current: dict[str, Any]) -> None:
+        super().__init__(f"{domain} {key} was changed by someone else since you read it "
+                         f"(you saw version {seen}, it is now version {current['version']}); "
+                         "nothing was written: review the current values and correct again")
+        self.current = current
+
+
+Derive = Callable[[dict[str, Any]], Mapping[str, Any]]
+"""Fields computed from a record (e.g. a grade from a value), applied inside the transaction."""
+
+
 def update_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any, ...],
                   changes: Mapping[str, Any], *, user: str, reason: str,
-                  source: str = "api") -> dict[str, Any]:
+                  source: str = "api", version: int | None = None,
+                  derive: Derive | None = None) -> dict[str, Any]:
     """Change fields of one record; one audit row per changed field (old, new, reason).
 
     ``key`` gives STUDYID, USUBJID and --SEQ (not for DM), as a mapping or in that order.
-    Key variables cannot change. The changed record passes the same checks as an import.
-    Returns the record as stored after the change.
+    Key variables cannot change. ``version``, when given, must be the stored version (else
+    :class:`StaleRecord`, nothing written); ``derive`` recomputes dependent fields (grades)
+    from the changed record. Reading, deriving, validating and writing happen in one
+    transaction under the store's write lock, so the stored grade always belongs to the
+    stored values. The changed record passes the same checks as an import. Returns the record
+    as stored after the change, with its new ``version``.
     """
     _require(user, reason)
     spec = domain_of(domain)
     study_id, values = _key_filter(spec, key)
-    locked = [c for c in changes if c in ("STUDYID", *spec.key)]
+    locked = [c for c in changes if c in ("STUDYID", *spec.key, "version")]
     if locked:
         raise StoreError(f"Invalid `changes`: got `{locked!r}`, must not change key variables "
-                         "(delete the record and write a new one)")
-    table, audit = TABLES[spec.name], AuditRecord.__table__
+                         "or the version (delete the record and write a new one)")
+    table = TABLES[spec.name]
     at = now()
-    with store.engine.begin() as connection:
+    with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
-        row_id = old.pop("id")
+        row_id, stored_version = old.pop("id"), int(old.pop("version"))
+        if version is not None and int(version) != stored_version:
+            raise StaleRecord(spec.name, record_key(spec, old), int(version),
+                              {**old, "version": stored_version})
         merged = {**old, **changes}
+        if derive is not None:
+            merged |= dict(derive(dict(merged)))
         problems = Problems()
         checked = check_frame(spec, pd.DataFrame([merged], dtype=object).astype(object),
                               study_id, Source(f"{spec.name} record {record_key(spec, old)}"),
@@ -268,33 +299,44 @@ def update_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any,
         if diff:
             if spec.name == "DM" and "SITEID" in diff:
                 _add_sites(connection, study_id, [checked], user, at, source)
-            connection.execute(table.update().where(table.c.id == row_id), diff)
-            connection.execute(audit.insert(), [audit_row(
+            stored_version += 1
+            done = connection.execute(table.update().where(
+                table.c.id == row_id, table.c.version == stored_version - 1),
+                {**diff, "version": stored_version})
+            if done.rowcount != 1:  # the write lock makes this unreachable; never ignore it
+                raise StoreError(f"{spec.name} {record_key(spec, old)} changed during the "
+                                 "correction; nothing was written")
+            append_audit(connection, [audit_row(
                 at=at, user=user, study_id=study_id, table=spec.table,
                 key=record_key(spec, old), action="update", reason=reason, source=source,
                 field=c, old=text_of(old[c]), new=text_of(v)) for c, v in diff.items()])
-    return new
+    return {**new, "version": stored_version}
 
 
 def delete_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any, ...], *,
-                  user: str, reason: str, source: str = "api") -> None:
+                  user: str, reason: str, source: str = "api",
+                  version: int | None = None) -> None:
     """Delete one record, keeping it whole in the audit row (``old_value`` as JSON).
 
-    A DM subject can only be deleted after its records in every other domain.
+    A DM subject can only be deleted after its records in every other domain. ``version``,
+    when given, must be the stored version (else :class:`StaleRecord`).
     """
     _require(user, reason)
     spec = domain_of(domain)
     study_id, values = _key_filter(spec, key)
     table = TABLES[spec.name]
-    with store.engine.begin() as connection:
+    with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
-        row_id = old.pop("id")
+        row_id, stored_version = old.pop("id"), int(old.pop("version"))
+        if version is not None and int(version) != stored_version:
+            raise StaleRecord(spec.name, record_key(spec, old), int(version),
+                              {**old, "version": stored_version})
         try:
             connection.execute(table.delete().where(table.c.id == row_id))
         except sa.exc.IntegrityError as exc:
             raise StoreError(f"Cannot delete {spec.name} {record_key(spec, old)}: other "
                              f"domains still refer to it ({exc.orig})") from exc
-        connection.execute(AuditRecord.__table__.insert(), audit_row(
+        append_audit(connection, audit_row(
             at=now(), user=user, study_id=study_id, table=spec.table,
             key=record_key(spec, old), action="delete", reason=reason, source=source,
             old=record_json(old)))

@@ -2,9 +2,9 @@
 
 The domain tables are built from :data:`celltrial.store.domains.DOMAINS` (one column per SDTM
 variable, upper-case names as in SDTM, ``id`` surrogate key, unique record key per study,
-foreign key from every subject-level row to its DM row). The Alembic migration
-``versions/0001_initial.py`` creates the same schema; a test checks that autogenerate finds no
-difference.
+foreign key from every subject-level row to its DM row, ``version`` counting the record's
+changes). The Alembic migrations ``versions/`` create the same schema; a test checks that
+autogenerate finds no difference.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ class AuditRecord(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
     action: Mapped[str] = mapped_column(sa.String(8))
     source: Mapped[str | None] = mapped_column(sa.Text)
+    hash: Mapped[str | None] = mapped_column(sa.String(64))
+    """SHA-256 chaining this row to the one before (celltrial.store.audit.chain_hash)."""
     __table_args__ = (
         sa.CheckConstraint("action IN ('insert', 'update', 'delete')", name="action"),
     )
@@ -107,6 +109,8 @@ def _domain_table(domain: Domain) -> sa.Table:
     for var in domain.variables:
         nullable = var.name not in ("STUDYID", "USUBJID", domain.seq)
         columns.append(sa.Column(var.name, SQL_TYPES[var.type](), nullable=nullable))
+    # Optimistic concurrency: a correction names the version it saw (records.update_record).
+    columns.append(sa.Column("version", sa.Integer, nullable=False, server_default="1"))
     if domain.seq is None:
         columns += [sa.UniqueConstraint("STUDYID", "USUBJID"),
                     sa.ForeignKeyConstraint(["STUDYID"], ["study.id"]),

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from celltrial.errors import StoreError
-from celltrial.store.audit import audit_row, now, record_json
-from celltrial.store.engine import Store
-from celltrial.store.schema import AuditRecord, Site, Study
+from celltrial.store.audit import append_audit, audit_row, now, record_json
+from celltrial.store.engine import Store, write_transaction
+from celltrial.store.schema import Site, Study
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ def register_study(store: Store, protocol: Any, title: str | None = None, *,
         study = {"id": protocol.id, "title": title or protocol.title,
                  "protocol_version": str(getattr(protocol, "version", "") or "") or None,
                  "protocol_hash": protocol_hash(protocol)}
-    table, audit = Study.__table__, AuditRecord.__table__
+    table = Study.__table__
     at = now()
-    with store.engine.begin() as connection:
+    with write_transaction(store.engine) as connection:
         row = connection.execute(sa.select(table).where(table.c.id == study["id"])).first()
         if row is None:
             connection.execute(table.insert(), {**study, "registered_at": at})
-            connection.execute(audit.insert(), audit_row(
+            append_audit(connection, audit_row(
                 at=at, user=user, study_id=study["id"], table="study", key=study["id"],
                 action="insert", reason="study registered", source="protocol",
                 new=record_json(study)))
@@ -59,7 +59,7 @@ def register_study(store: Store, protocol: Any, title: str | None = None, *,
             changes = {k: v for k, v in study.items() if k != "id" and row._mapping[k] != v}
             if changes:
                 connection.execute(table.update().where(table.c.id == study["id"]), changes)
-                connection.execute(audit.insert(), [audit_row(
+                append_audit(connection, [audit_row(
                     at=at, user=user, study_id=study["id"], table="study", key=study["id"],
                     action="update", reason="protocol changed", source="protocol", field=k,
                     old=row._mapping[k], new=v) for k, v in changes.items()])
@@ -98,13 +98,13 @@ def add_site(store: Store, study_id: str, site_id: str, name: str | None = None,
     """Add a site to a study (no-op when it exists)."""
     get_study(store, study_id)
     table = Site.__table__
-    with store.engine.begin() as connection:
+    with write_transaction(store.engine) as connection:
         exists = connection.execute(sa.select(table.c.site_id).where(
             table.c.study_id == study_id, table.c.site_id == site_id)).first()
         if exists is None:
             connection.execute(table.insert(), {"study_id": study_id, "site_id": site_id,
                                                 "name": name})
-            connection.execute(AuditRecord.__table__.insert(), audit_row(
+            append_audit(connection, audit_row(
                 at=now(), user=user, study_id=study_id, table="site", key=site_id,
                 action="insert", reason="site added", source="api",
                 new=record_json({"site_id": site_id, "name": name})))

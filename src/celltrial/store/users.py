@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from celltrial.errors import StoreError
-from celltrial.store.audit import audit_row, now, record_json
-from celltrial.store.engine import Store
-from celltrial.store.schema import ROLES, AuditRecord, User
+from celltrial.store.audit import append_audit, audit_row, now, record_json
+from celltrial.store.engine import Store, write_transaction
+from celltrial.store.schema import ROLES, User
 
 MIN_PASSWORD = 8
 
@@ -43,14 +43,14 @@ def add_user(store: Store, username: str, role: str, password: str, *,
                          f"least {MIN_PASSWORD}")
     table = User.__table__
     at = now()
-    with store.engine.begin() as connection:
+    with write_transaction(store.engine) as connection:
         if connection.execute(sa.select(table.c.username).where(
                 table.c.username == username)).first() is not None:
             raise StoreError(f"Invalid `username`: got `{username!r}`, must be new (it exists)")
         connection.execute(table.insert(), {"username": username, "role": role,
                                             "site_id": site, "created_at": at,
                                             "password_hash": hash_password(password)})
-        connection.execute(AuditRecord.__table__.insert(), audit_row(
+        append_audit(connection, audit_row(
             at=at, user=by, study_id=None, table="user", key=username, action="insert",
             reason="user added", source="api",
             new=record_json({"username": username, "role": role, "site_id": site})))

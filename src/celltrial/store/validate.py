@@ -9,7 +9,9 @@ the project's grammar (``Invalid `AGE`: got `'thirty'`, must be a number``):
    possible range of each test code (:mod:`celltrial.store.plausibility`);
 4. keys: USUBJID present, --SEQ whole and unique per subject (within the batch and against the
    store); DM one row per subject;
-5. every non-DM row refers to a DM subject of the same study (in the batch or in the store).
+5. every non-DM row refers to a DM subject of the same study (in the batch or in the store);
+6. within each row (:mod:`celltrial.store.consistency`): required variables given, end not
+   before start, test codes case-sensitive, LBORRES vs LBSTRESN vs LBTOXGR.
 
 Rows are numbered from 1 (the first data row; in a CSV file that is line 2).
 """
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from celltrial.errors import StoreError
+from celltrial.store import consistency
 from celltrial.store.domains import DOMAINS, Domain, VarType
 from celltrial.store.plausibility import FINDINGS, column_ranges, test_ranges, vocabularies
 
@@ -241,6 +244,7 @@ def check_frame(domain: Domain, frame: pd.DataFrame, study_id: str, source: Sour
                              f"in [{_fmt(bound.low)}, {_fmt(bound.high)}] {bound.unit}")
     if domain.name in FINDINGS:
         _check_findings(domain, columns, source, problems)
+    check_rows(domain, columns, source, problems)
     # keys
     if domain.seq is not None:
         if domain.seq not in frame.columns:
@@ -286,6 +290,19 @@ def _check_findings(domain: Domain, columns: dict[str, list[Any]], source: Sourc
             problems.add(source, row, result, value,
                          f"in [{_fmt(expected.low)}, {_fmt(expected.high)}] {expected.unit} "
                          f"for {code} (a possible value in the standard unit)")
+
+
+def check_rows(domain: Domain, columns: dict[str, list[Any]], source: Source,
+               problems: Problems) -> None:
+    """Step 6: the cross-field checks of :mod:`celltrial.store.consistency`."""
+    def add(row: int | None, column: str, value: Any, rule: str) -> None:
+        problems.add(source, row, column, value, rule)
+
+    consistency.check_required(domain, columns, add)
+    consistency.check_date_order(domain, columns, add)
+    consistency.check_test_code_case(domain, columns, add)
+    if domain.name == "LB":
+        consistency.check_lab_results(columns, add)
 
 
 def check_subjects(checked: Checked, subjects: set[str], source: Source,

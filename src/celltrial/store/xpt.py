@@ -16,7 +16,9 @@ from celltrial.errors import StoreError
 from celltrial.store.conform import conform
 from celltrial.store.domains import DOMAINS
 from celltrial.store.engine import Store
-from celltrial.store.records import read_domains
+from celltrial.store.readers import blank_to_none, read_xpt_file
+from celltrial.store.records import WriteSummary, read_domains, write_domains
+from celltrial.store.validate import Source
 
 MAX_TEXT = 200
 
@@ -51,13 +53,34 @@ def export_xpt(store: Store, study_id: str, out_dir: str | Path) -> list[Path]:
     return written
 
 
-def read_xpt_dir(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Every ``*.xpt`` of a folder, typed as :func:`read_domains` returns, by domain name."""
-    import pyreadstat
+def _xpt_files(path: str | Path) -> list[Path]:
+    folder = Path(path)
+    files = sorted(folder.glob("*.xpt")) if folder.is_dir() else []
+    if not files:
+        raise StoreError(f"Invalid `folder`: got `{str(folder)!r}`, must be a folder holding "
+                         "SAS XPT v5 files named by domain (dm.xpt, ae.xpt, ...)")
+    return files
 
+
+def read_xpt_dir(path: str | Path) -> dict[str, pd.DataFrame]:
+    """Every ``*.xpt`` of a folder, typed as :func:`read_domains` returns, by domain name.
+
+    A file cut short (its size not that of the rows read) is refused naming it."""
     out = {}
-    for file in sorted(Path(path).glob("*.xpt")):
-        frame, meta = pyreadstat.read_xport(str(file))
-        name = (meta.table_name or file.stem).upper()
+    for file in _xpt_files(path):
+        name, frame = read_xpt_file(file)
         out[name] = conform(name, frame, file.name)
     return out
+
+
+def import_xpt_dir(store: Store, study_id: str, path: str | Path, *, user: str,
+                   reason: str = "XPT import") -> WriteSummary:
+    """Import every ``<domain>.xpt`` of ``path`` into ``study_id`` in one transaction (values
+    validated as written, blank text = missing; nothing is written on any problem)."""
+    frames, sources = {}, {}
+    for file in _xpt_files(path):
+        name, frame = read_xpt_file(file)
+        frames[name] = blank_to_none(frame)
+        sources[name] = Source(file.name)
+    return write_domains(store, study_id, frames, user=user, reason=reason,
+                         source=f"xpt:{path}", sources=sources)

@@ -2,7 +2,9 @@
 
 Errors: 400 (body is not a JSON object), 422 ``{"detail": ..., "errors": {field: message}}``
 (input refused; nothing written), 401 (not logged in), 403 (role or CSRF), 404 (no such
-study or subject, or outside the user's sites).
+study or subject, or outside the user's sites), 409 ``{"detail": ..., "current": record}``
+(a correction named a version someone else has changed since; nothing written), 413 (body
+over the size limit).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from celltrial.store import UserInfo, list_studies
+from celltrial.store import StaleRecord, UserInfo, list_studies
 from celltrial.web import data
 from celltrial.web.access import rule_of
 from celltrial.web.auth import Forbidden, check_api_csrf, current_user, store_of
@@ -132,7 +134,10 @@ async def corrections(request: Request, study_id: str) -> Response:
     try:
         record = await run_in_threadpool(
             correct, store, study_id, str(domain), (usubjid, seq), changes,
-            user=user.username, reason=body.get("reason"))
+            user=user.username, reason=body.get("reason"), version=body.get("version"))
+    except StaleRecord as exc:
+        return JSONResponse({"detail": exc.message, "current": data.records_one(exc.current)},
+                            status_code=409)
     except FieldErrors as exc:
         return _refused(exc)
     except LookupError as exc:

@@ -36,7 +36,7 @@ from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
 from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
-from celltrial.store import Store, update_record, write_domains
+from celltrial.store import StaleRecord, Store, update_record, write_domains
 from celltrial.store.plausibility import test_ranges, vocabularies
 from celltrial.store.schema import TABLES
 
@@ -425,6 +425,11 @@ def _regrade_lab(record: dict[str, Any]) -> dict[str, Any]:
     value = record.get("LBSTRESN")
     if test is None or value is None:
         return {}
+    for name in ("LBSTRESN", "LBORNRLO", "LBORNRHI"):
+        given = record.get(name)
+        if given is not None and (isinstance(given, bool) or not isinstance(given, int | float)
+                                  or not math.isfinite(given)):
+            raise FieldErrors({name: f"Invalid `{name}`: got `{given!r}`, must be a number"})
     unit = record.get("LBSTRESU") or test.unit
     try:
         result = grade_lab_test(test, float(value), unit, _opt(record.get("LBORNRLO")),
@@ -477,11 +482,25 @@ def _typed(domain: str, column: str, value: Any) -> Any:
     return number
 
 
+def _version(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 1 <= number < 2**31 else None
+
+
 def correct(store: Store, study_id: str, domain: str, key: tuple[str, int],
-            changes: Mapping[str, Any], *, user: str, reason: str | None) -> dict[str, Any]:
+            changes: Mapping[str, Any], *, user: str, reason: str | None,
+            version: Any) -> dict[str, Any]:
     """Change fields of one LB, XC or AE record through ``update_record`` (reason required).
 
-    LB and XC grades are recomputed from the changed record. Returns the stored record.
+    ``version`` is the record's version as the person read it; when someone else changed the
+    record since, :class:`celltrial.store.StaleRecord` is raised (nothing written; it carries
+    the current record). LB and XC grades are recomputed from the changed record inside the
+    store's write transaction. Returns the stored record with its new version.
     """
     errors: dict[str, str] = {}
     if domain not in CORRECTABLE:
@@ -490,6 +509,10 @@ def correct(store: Store, study_id: str, domain: str, key: tuple[str, int],
     if not reason or not str(reason).strip():
         errors["reason"] = (f"Invalid `reason`: got `{reason!r}`, must say why the data "
                             "change (21 CFR 11.10(e))")
+    seen = _version(version)
+    if seen is None:
+        errors["version"] = (f"Invalid `version`: got `{version!r}`, must be the version of "
+                             "the record you read (a whole number from 1)")
     unknown = [c for c in changes if c not in CORRECTABLE[domain]]
     if unknown:
         errors["_form"] = (f"Invalid `changes`: got `{unknown!r}`, must be among "
@@ -502,19 +525,21 @@ def correct(store: Store, study_id: str, domain: str, key: tuple[str, int],
             table.c[f"{domain}SEQ"] == int(seq))).first()
     if row is None:
         raise LookupError(f"{domain} record {usubjid}/{seq}")
-    old = dict(row._mapping)
+    stored = dict(row._mapping)
+    stored.pop("id")
+    if seen is not None and seen != stored["version"]:
+        raise StaleRecord(domain, f"USUBJID={usubjid};{domain}SEQ={seq}", seen, stored)
     typed = {c: _typed(domain, c, v) for c, v in changes.items() if c in CORRECTABLE[domain]}
-    diff = {c: v for c, v in typed.items() if v != old.get(c)}
-    if not diff and not errors:
+    if not errors and all(v == stored.get(c) for c, v in typed.items()):
         errors["_form"] = "Nothing to change: every field equals the stored value"
     if errors:
         raise FieldErrors(errors)
-    merged = {**old, **diff}
-    if domain in REGRADE:
-        diff |= {k: v for k, v in REGRADE[domain](merged).items() if v != old.get(k)}
     try:
-        return update_record(store, domain, (study_id, usubjid, int(seq)), diff, user=user,
-                             reason=str(reason), source=SOURCE)
+        return update_record(store, domain, (study_id, usubjid, int(seq)), typed, user=user,
+                             reason=str(reason), source=SOURCE, version=seen,
+                             derive=REGRADE.get(domain))
+    except StaleRecord:
+        raise
     except StoreError as exc:
         raise FieldErrors(_correction_errors(exc)) from exc
 

@@ -111,18 +111,21 @@ def subject_or_404(store: Store, study_id: str, usubjid: str, user: UserInfo) ->
 
 def subject_domains(store: Store, study_id: str, usubjid: str, user: UserInfo
                     ) -> dict[str, list[dict[str, Any]]]:
-    """Every domain's records of one subject (the subject must be in scope)."""
+    """Every domain's records of one subject (the subject must be in scope), each with its
+    ``version`` (what a correction must name)."""
     subject_or_404(store, study_id, usubjid, user)
     hidden = rule_of(user).hidden
     out = {}
     with store.engine.connect() as connection:
         for name in SUBJECT_DOMAINS:
             domain, table = DOMAINS[name], TABLES[name]
-            rows = connection.execute(sa.select(*[table.c[c] for c in domain.columns]).where(
+            rows = connection.execute(sa.select(
+                *[table.c[c] for c in domain.columns], table.c.version).where(
                 table.c.STUDYID == study_id, table.c.USUBJID == usubjid).order_by(
                 table.c.id)).all()
-            out[name] = records(frame_of(domain, [tuple(r) for r in rows]), name,
-                                hidden if name == "DM" else ())
+            out[name] = [{**row, "version": int(stored[-1])} for row, stored in zip(
+                records(frame_of(domain, [tuple(r)[:-1] for r in rows]), name,
+                        hidden if name == "DM" else ()), rows, strict=True)]
     return out
 
 

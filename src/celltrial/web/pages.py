@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
-from celltrial.store import DOMAINS, UserInfo, list_studies
+from celltrial.store import DOMAINS, StaleRecord, UserInfo, list_studies
 from celltrial.store.plausibility import vocabularies
 from celltrial.web import data
 from celltrial.web.access import rule_of
@@ -223,7 +223,21 @@ async def correction_submit(request: Request, study_id: str, usubjid: str, domai
     reason = str(form.get("reason") or "")
     try:
         await run_in_threadpool(correct, store_of(request), study_id, domain, (usubjid, seq),
-                                values, user=user.username, reason=reason)
+                                values, user=user.username, reason=reason,
+                                version=form.get("version"))
+    except StaleRecord as exc:
+        # Show what is stored now; the form now carries the current version, so saving
+        # again is a decision taken with the other person's change in view.
+        current = {c: _text(exc.current.get(c)) for c in CORRECTABLE[domain]}
+        changed = [c for c in CORRECTABLE[domain] if current[c] != _text(record.get(c))]
+        return _correction_page(request, study_id, usubjid, domain, seq,
+                                record={**record, "version": exc.current["version"]},
+                                values=current | {c: v for c, v in values.items()
+                                                  if c not in changed},
+                                errors={"_form": exc.message, **{
+                                    c: f"Changed by someone else to `{current[c]}`"
+                                    for c in changed}},
+                                reason=reason, status_code=409)
     except FieldErrors as exc:
         shown = {c: _text(record.get(c)) for c in CORRECTABLE[domain]} | values
         return _correction_page(request, study_id, usubjid, domain, seq, record=record,
