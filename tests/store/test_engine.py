@@ -97,3 +97,18 @@ def test_sqlite_file_is_private_and_serves_readers_beside_a_writer(tmp_path):
         store.close()
     wal = path.with_name("ct.db-wal")
     assert not wal.exists() or wal.stat().st_mode & 0o777 == 0o600
+
+
+def test_database_errors_never_print_the_patient_values(db_url):
+    """SQL parameters are patient data: errors (and the logs that print them) hide them."""
+    init_db(db_url)
+    store = open_store(db_url)
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            with store.engine.begin() as connection:
+                connection.execute(sa.text("INSERT INTO study (id, title) VALUES (:i, :t)"),
+                                   {"i": "NEUT 0.2 of 01-001", "t": None})
+    finally:
+        store.close()
+    assert "NEUT 0.2 of 01-001" not in str(caught.value)
+    assert "hidden" in str(caught.value)

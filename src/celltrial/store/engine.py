@@ -13,7 +13,8 @@ duplicate --SEQ, one audit chain. Readers never wait (SQLite in WAL mode; Postgr
 
 SQLite files are created with mode 0600, their folder created, and every connection has
 foreign keys on, WAL journaling and a busy timeout. SQL parameters never appear in error
-messages or logs (``hide_parameters``): they are patient data.
+messages or logs (``hide_parameters``), nor PostgreSQL's DETAIL lines that quote a row
+(:class:`RedactedDetail`): they are patient data.
 """
 
 from __future__ import annotations
@@ -93,6 +94,28 @@ def _postgres_begin(connection: sa.Connection) -> None:
             "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.celltrial-write'))")
 
 
+class RedactedDetail(Exception):
+    """A PostgreSQL error without its DETAIL line, which may quote a row's values
+    ("Failing row contains (...)", "Key (...)=(...)"); ``sqlstate`` is kept."""
+
+    def __init__(self, original: BaseException) -> None:
+        diag = getattr(original, "diag", None)
+        primary = getattr(diag, "message_primary", None) or type(original).__name__
+        super().__init__(f"{primary} (the server's detail is hidden: it may quote patient "
+                         "data)")
+        self.sqlstate = getattr(original, "sqlstate", None)
+
+
+def _redact_detail(context: sa.engine.ExceptionContext) -> BaseException | None:
+    original = context.original_exception
+    wrapped = context.sqlalchemy_exception
+    if wrapped is None or not getattr(getattr(original, "diag", None), "message_detail", None):
+        return None
+    return type(wrapped)(wrapped.statement, None, RedactedDetail(original),
+                         hide_parameters=True,
+                         connection_invalidated=wrapped.connection_invalidated)
+
+
 @contextlib.contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One write transaction holding the store's write lock until commit or rollback.
@@ -131,6 +154,7 @@ def create_engine(url: str | None = None) -> sa.Engine:
         return engine
     engine = sa.create_engine(text, pool_pre_ping=True, hide_parameters=True)
     sa.event.listen(engine, "begin", _postgres_begin)
+    sa.event.listen(engine, "handle_error", _redact_detail)
     return engine
 
 

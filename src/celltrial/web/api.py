@@ -20,6 +20,7 @@ from celltrial.web import data
 from celltrial.web.access import rule_of
 from celltrial.web.auth import Forbidden, check_api_csrf, current_user, store_of
 from celltrial.web.capture import ENTRY_DOMAINS, FieldErrors, correct, enter
+from celltrial.web.limits import json_problem
 
 router = APIRouter(prefix="/api")
 
@@ -31,11 +32,14 @@ def _refused(exc: FieldErrors) -> JSONResponse:
 async def _body(request: Request) -> dict[str, Any] | JSONResponse:
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return JSONResponse({"detail": "Invalid body: must be a JSON object"}, status_code=400)
     if not isinstance(body, dict):
         return JSONResponse({"detail": f"Invalid body: got `{type(body).__name__}`, must be a "
                                        "JSON object"}, status_code=400)
+    problem = json_problem(body)
+    if problem:
+        return JSONResponse({"detail": f"Invalid body: {problem}"}, status_code=400)
     return body
 
 
@@ -122,7 +126,7 @@ async def corrections(request: Request, study_id: str) -> Response:
     errors = {}
     if not isinstance(usubjid, str) or not usubjid:
         errors["usubjid"] = f"Invalid `usubjid`: got `{usubjid!r}`, must name a subject"
-    if not isinstance(seq, int) or isinstance(seq, bool):
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**31:
         errors["seq"] = f"Invalid `seq`: got `{seq!r}`, must be the record's --SEQ"
     if not isinstance(changes, dict):
         errors["changes"] = f"Invalid `changes`: got `{changes!r}`, must be an object"

@@ -22,6 +22,7 @@ from celltrial.store import open_store
 from celltrial.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Forbidden, LoginRequired
 from celltrial.web.auth import login_redirect
 from celltrial.web.data import NotFound
+from celltrial.web.limits import BodyLimit, max_body_bytes
 
 SECRET_ENV = "CELLTRIAL_SECRET_KEY"
 log = logging.getLogger("celltrial.web")
@@ -42,8 +43,13 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/api"
 
 
-def create_app(database_url: str | None = None, secret_key: str | None = None) -> FastAPI:
-    """The FastAPI app on the store at ``database_url`` (default: the configured database)."""
+def create_app(database_url: str | None = None, secret_key: str | None = None, *,
+               max_body: int | None = None) -> FastAPI:
+    """The FastAPI app on the store at ``database_url`` (default: the configured database).
+
+    ``max_body``: request body limit in bytes (default ``$CELLTRIAL_MAX_BODY_BYTES`` or
+    1 MiB); larger bodies are answered 413 before they are read.
+    """
     from starlette.middleware.sessions import SessionMiddleware
 
     from celltrial.web import api, auth, pages
@@ -62,6 +68,7 @@ def create_app(database_url: str | None = None, secret_key: str | None = None) -
     app.add_middleware(SessionMiddleware, secret_key=_secret(secret_key),
                        session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE,
                        same_site="lax", https_only=False)
+    app.add_middleware(BodyLimit, limit=max_body_bytes(max_body))
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")),
               name="static")
     app.include_router(auth.router)
