@@ -64,9 +64,11 @@ def test_default_url_comes_from_the_environment(tmp_path, monkeypatch):
         store.close()
 
 
-def test_bad_url_is_a_store_error():
-    with pytest.raises(StoreError, match="Invalid `database URL`"):
-        open_store("not a url")
+@pytest.mark.parametrize("url", ["not a url", "foo://bar", "mysql://root@localhost/test"])
+def test_bad_url_is_one_line_naming_the_forms_accepted(url):
+    with pytest.raises(StoreError, match="Invalid `database URL`") as caught:
+        open_store(url)
+    assert "sqlite:///" in caught.value.message and "postgresql://" in caught.value.message
 
 
 def test_a_database_without_schema_asks_for_init(tmp_path):

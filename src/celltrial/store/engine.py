@@ -51,6 +51,10 @@ class Store:
         self.engine.dispose()
 
 
+URL_FORMS = ("sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+             "postgresql://user@host:5432/db (psycopg 3)")
+
+
 def _normalise(url: str | None) -> str:
     from celltrial.config import default_database_url
 
@@ -58,11 +62,13 @@ def _normalise(url: str | None) -> str:
     try:
         parsed = make_url(text)
     except sa.exc.ArgumentError as exc:
-        raise StoreError(f"Invalid `database URL`: got `{text!r}`, must be an SQLAlchemy URL "
-                         "such as sqlite:///celltrial-data/celltrial.db or "
-                         "postgresql+psycopg://user@host/db") from exc
+        raise StoreError(f"Invalid `database URL`: got `{text!r}`, must be a SQLite or "
+                         f"PostgreSQL URL: {URL_FORMS}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(f"Invalid `database URL`: got `{text!r}`, must be a SQLite or "
+                         f"PostgreSQL URL: {URL_FORMS}")
     return parsed.render_as_string(hide_password=False)
 
 
