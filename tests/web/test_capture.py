@@ -85,8 +85,9 @@ def test_crs_observation_with_one_vasopressor_is_grade_3(site, api_post) -> None
     response = api_post("inv01", f"/api{S}/observations",
                         {"usubjid": "01-001", "date": "2024-01-13", **obs})
     assert response.status_code == 201, response.text
-    assert response.json()["grading"] == {"crs": 3, "icans": 0}
+    assert response.json()["grading"] == {"crs": 3, "icans": None}  # ICANS not assessed
     record = response.json()["record"]
+    assert record["XCICAGR"] is None
     assert (record["XCCRSGR"], record["XCHYPOT"], record["XCTEMP"]) == (3, "one_vasopressor",
                                                                       39.1)
     client = site.login("inv01")
@@ -96,6 +97,26 @@ def test_crs_observation_with_one_vasopressor_is_grade_3(site, api_post) -> None
         "hypotension": "one_vasopressor"})
     assert form.status_code == 201
     assert "CRS grade <strong class=\"grade g3\">3</strong>" in form.text
+    assert "ICANS not assessed" in form.text
+
+
+@pytest.mark.parametrize("observed", [{}, {"fever_masked": "Y"}])
+def test_an_observation_with_nothing_assessed_is_refused_not_grade_0(site, api_post,
+                                                                      observed) -> None:
+    before = site.counts()
+    response = api_post("inv01", f"/api{S}/observations",
+                        {"usubjid": "01-001", "date": "2024-01-13", **observed})
+    assert response.status_code == 422
+    assert "not grade 0" in response.json()["errors"]["_form"]
+    assert site.counts() == before
+
+
+def test_an_observation_of_crs_only_leaves_icans_ungraded(site, api_post) -> None:
+    response = api_post("inv01", f"/api{S}/observations",
+                        {"usubjid": "01-001", "date": "2024-01-13", "temperature_c": 37.0})
+    assert response.status_code == 201, response.text
+    assert (response.json()["record"]["XCCRSGR"], response.json()["record"]["XCICAGR"]) == (
+        0, None)
 
 
 def test_icans_from_ice_items_is_graded_like_grade_icans(site, api_post) -> None:

@@ -47,7 +47,7 @@ from typing import Any, Literal
 from celltrial.errors import invalid
 
 __all__ = ["CRS_LEVELS", "ICANS_LEVELS", "ICE_ITEMS", "OBSERVATION_KEYS", "Episode",
-           "daily_grades", "episodes", "grade_crs", "grade_icans", "ice_score"]
+           "assessed", "daily_grades", "episodes", "grade_crs", "grade_icans", "ice_score"]
 
 FEVER_C = 38.0
 """ASTCT 2019: fever is a temperature >= 38.0 C."""
@@ -111,6 +111,31 @@ def _check(observation: Mapping[str, Any]) -> None:
                 raise invalid("ice_score", value, "an integer 0-10, or None when not assessable")
         elif key == "day" and value is not None and not _is_number(value):
             raise invalid("day", value, "a study day (number)")
+
+
+CRS_ASSESSMENT = ("temperature_c", *CRS_LEVELS)
+"""What a CRS grade is read from (ASTCT 2019 CRS table: fever, hypotension, hypoxia)."""
+ICANS_ASSESSMENT = ("ice_score", *ICANS_LEVELS)
+"""What an ICANS grade is read from (ASTCT 2019 ICANS table: ICE score, consciousness,
+seizure, motor findings, raised intracranial pressure / cerebral edema)."""
+
+
+def assessed(observation: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(CRS assessed, ICANS assessed): whether the observation holds any parameter of the
+    ASTCT 2019 table the grade is read from.
+
+    An observation without any of them is missing data, not grade 0: grade it only where
+    it was assessed (a masked-fever flag alone assesses nothing).
+
+    >>> assessed({"temperature_c": 37.1})
+    (True, False)
+    >>> assessed({"fever_masked": True})
+    (False, False)
+    """
+    def given(keys: tuple[str, ...]) -> bool:
+        return any(observation.get(k) is not None for k in keys)
+
+    return given(CRS_ASSESSMENT), given(ICANS_ASSESSMENT)
 
 
 def grade_crs(observation: Mapping[str, Any]) -> int:

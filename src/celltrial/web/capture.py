@@ -31,7 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from celltrial.clinical import grade_crs, grade_icans, grade_lab, ice_score
-from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
+from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS, assessed
 from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
 from celltrial.derive.adlb import CTCAE_TERMS
@@ -316,16 +316,26 @@ def _observation(c: _Collector) -> dict[str, Any]:
     return obs
 
 
-def grade_observation(obs: Mapping[str, Any]) -> tuple[int, int]:
-    """(CRS grade, ICANS grade) of one observation; FieldErrors naming the field if refused."""
+def grade_observation(obs: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(CRS grade, ICANS grade) of one observation, None for a syndrome not assessed
+    (``celltrial.clinical.crs_icans.assessed``: missing, never grade 0); FieldErrors naming
+    the field if refused, or when nothing at all was assessed."""
+    crs_seen, icans_seen = assessed(obs)
+    if not (crs_seen or icans_seen):
+        raise FieldErrors({"_form": "Nothing was assessed: give the temperature, hypotension "
+                                    "or oxygen for CRS, or the ICE score, consciousness, "
+                                    "seizure, motor or edema for ICANS (an empty observation "
+                                    "is not grade 0)"})
     try:
-        return grade_crs(obs), grade_icans(obs)
+        return (grade_crs(obs) if crs_seen else None,
+                grade_icans(obs) if icans_seen else None)
     except CelltrialError as exc:
         raise FieldErrors({_grader_field(exc, (*CRS_FIELDS, *ICANS_FIELDS), "_form"):
                            exc.message}) from exc
 
 
-def build_observation(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+def build_observation(data: Mapping[str, Any]
+                      ) -> tuple[dict[str, Any], dict[str, int | None]]:
     """An XC record (without USUBJID) and its CRS/ICANS grades."""
     c = _Collector(data)
     date = c.text("date", required=True)
