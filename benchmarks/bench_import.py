@@ -13,8 +13,12 @@ Usage (from the repository root; PostgreSQL at 127.0.0.1:5432, trust auth, datab
     .venv/bin/python benchmarks/bench_import.py --rows 1000000
     .venv/bin/python benchmarks/bench_import.py --rows 200000 --backends sqlite
 
-To measure another checkout's code with the same data, put its ``src`` first:
-``PYTHONPATH=/path/to/checkout/src .venv/bin/python benchmarks/bench_import.py ...``.
+``--code DIR`` (repeatable) imports the same generated files with the package under
+``DIR`` (a ``src`` folder; default: the installed one), one child per code and backend, so
+"before" and "after" are measured in the same run on the same data::
+
+    git archive 758e974 src | tar -x -C /tmp/before
+    .venv/bin/python benchmarks/bench_import.py --rows 1000000 --code /tmp/before/src --code src
 """
 
 from __future__ import annotations
@@ -134,10 +138,16 @@ def child(url: str, folder: str) -> None:
                       "code": st.__file__}))
 
 
-def _run(url: str, folder: Path, timeout: float) -> dict:
+def _run(url: str, folder: Path, timeout: float, code: str | None) -> dict:
     command = [sys.executable, __file__, "--child", url, str(folder)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env=os.environ.copy(), check=False)
+    env = os.environ.copy()
+    if code:
+        env["PYTHONPATH"] = str(Path(code).resolve())
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout:.0f} s"}
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -148,6 +158,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--code", action="append", default=None,
+                        help="a src folder to import with (repeatable; default: installed)")
     parser.add_argument("--child", nargs=2, metavar=("URL", "FOLDER"))
     args = parser.parse_args()
     if args.child:
@@ -162,15 +174,19 @@ def main() -> None:
         size = (folder / "LB.csv").stat().st_size / 2**20
         print(f"generated {args.rows} LB rows ({size:.0f} MiB) in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
-        for backend in args.backends.split(","):
-            if backend == "sqlite":
-                result = _run(f"sqlite:///{tmp}/bench.db", folder, args.timeout)
-            else:
-                from tests.conftest import postgres_schema_url
+        for number, code in enumerate(args.code or [None]):
+            for backend in args.backends.split(","):
+                if backend == "sqlite":
+                    db = Path(tmp) / f"bench{number}.db"
+                    result = _run(f"sqlite:///{db}", folder, args.timeout, code)
+                    for leftover in Path(tmp).glob(f"bench{number}.db*"):
+                        leftover.unlink()
+                else:
+                    from tests.conftest import postgres_schema_url
 
-                with postgres_schema_url() as url:
-                    result = _run(url, folder, args.timeout)
-            print(json.dumps({"backend": backend, **result}), flush=True)
+                    with postgres_schema_url() as url:
+                        result = _run(url, folder, args.timeout, code)
+                print(json.dumps({"backend": backend, **result}), flush=True)
 
 
 if __name__ == "__main__":

@@ -91,24 +91,19 @@ def test_non_utf8_csv_names_file_line_and_byte(guarded, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, module_url):
-    """XPT and Dataset-JSON exports of the hand-made frames (from a scratch study)."""
+def exported(tmp_path_factory):
+    """XPT and Dataset-JSON exports of the hand-made frames (from a scratch SQLite store)."""
     from celltrial.store import init_db, open_store, register_study
 
-    init_db(module_url)
-    handle = open_store(module_url)
-    register_study(handle, "export-source", "Exported")
-    frames = {n: f.assign(STUDYID="export-source") for n, f in make_frames().items()}
-    write_domains(handle, "export-source", frames, user="u", reason="r")
     out = tmp_path_factory.mktemp("exported")
-    export_xpt(handle, "export-source", out / "xpt")
-    export_dataset_json(handle, "export-source", out / "json")
+    url = f"sqlite:///{out / 'source.db'}"
+    init_db(url)
+    handle = open_store(url)
+    register_study(handle, STUDY, "Exported")
+    write_domains(handle, STUDY, make_frames(), user="u", reason="r")
+    export_xpt(handle, STUDY, out / "xpt")
+    export_dataset_json(handle, STUDY, out / "json")
     handle.close()
-    for file in (out / "json").glob("*.json"):
-        document = json.loads(file.read_text())
-        for row in document["rows"]:
-            row[0] = STUDY
-        file.write_text(json.dumps(document))
     return out
 
 
@@ -214,3 +209,36 @@ def test_cli_refuses_unreadable_files_in_one_line(sqlite_url, tmp_path, case, fi
     text = " ".join(result.output.split())
     assert "Traceback" not in text and expected in text, text
     assert text.startswith("error [CT300]") and text.endswith("nothing was written")
+
+
+def test_xpt_cut_in_half_is_refused_although_pyreadstat_reads_part_of_it(guarded, tmp_path):
+    """The review's case: 149 AE rows, the file cut in half; pyreadstat returns 60 rows."""
+    import numpy as np
+    import pandas as pd
+    import pyreadstat
+
+    ae = pd.DataFrame({"STUDYID": STUDY, "USUBJID": "101-001",
+                       "AESEQ": np.arange(1.0, 150.0), "AETERM": "Pyrexia",
+                       "AETOXGR": 1.0, "AESTDTC": "2024-01-12", "AESER": "N",
+                       "AEREL": "RELATED"})
+    pyreadstat.write_xport(ae, str(tmp_path / "ae.xpt"), table_name="AE",
+                           file_format_version=5)
+    data = (tmp_path / "ae.xpt").read_bytes()
+    (tmp_path / "ae.xpt").write_bytes(data[:len(data) // 2])
+    assert 0 < len(pyreadstat.read_xport(str(tmp_path / "ae.xpt"))[0]) < 149
+    before = _snapshot(guarded)
+    with pytest.raises(StoreError, match=r"^ae.xpt: Invalid `XPT size`: got \d+ bytes of "
+                                         r"observations, .* after row \d+ not blank padding"):
+        import_xpt_dir(guarded, STUDY, tmp_path, user="u")
+    assert _snapshot(guarded) == before
+
+
+@pytest.mark.parametrize(("kind", "fmt"), [("xpt", "auto"), ("json", "auto"),
+                                           ("json", "dataset-json")])
+def test_cli_imports_xpt_and_dataset_json_folders(sqlite_url, exported, kind, fmt):
+    assert runner.invoke(app, ["db", "init", "--db", sqlite_url]).exit_code == 0
+    result = runner.invoke(app, ["db", "import", str(exported / kind), "--study", STUDY,
+                                 "--format", fmt, "--db", sqlite_url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records"] == {
+        name: len(f) for name, f in make_frames().items()}

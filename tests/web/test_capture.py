@@ -258,3 +258,49 @@ def test_malformed_json_is_400(site) -> None:
     response = client.post(f"/api{S}/labs", content=b"[1, 2", headers={
         "X-CSRF-Token": site.api_token("inv01"), "Content-Type": "application/json"})
     assert response.status_code == 400
+
+
+def test_a_record_entered_in_error_is_voided_with_a_reason_not_deleted(site, api_post) -> None:
+    created = api_post("inv01", f"/api{S}/labs", {"usubjid": "01-002", "test": "NEUT",
+                                                  "value": 2.2, "lln": 1.8, "date": "2024-01-22"})
+    assert created.status_code == 201, created.text
+    seq = created.json()["record"]["LBSEQ"]
+    before = site.counts()
+    body = {"usubjid": "01-002", "domain": "LB", "seq": seq, "version": 1}
+    refused = api_post("inv01", f"/api{S}/voids", {**body, "reason": " "})
+    assert refused.status_code == 422 and "reason" in refused.json()["errors"]
+    client = site.login("inv01")
+    url = f"{S}/subjects/01-002/records/LB/{seq}/void"
+    page = client.get(url)
+    assert page.status_code == 200 and form_value(page.text, "version") == "1"
+    done = client.post(url, data={"csrf_token": form_token(page.text), "version": "1",
+                                  "reason": "entered for the wrong patient"},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    assert site.counts() == before  # kept, not deleted
+    assert [r for r in _lb(site, "01-002") if r["LBSEQ"] == seq] == []  # out of analysis
+    shown = client.get(f"{S}/subjects/01-002").text
+    assert "entered in error: entered for the wrong patient" in shown
+    again = api_post("inv01", f"/api{S}/voids", {**body, "version": 2, "reason": "x"})
+    assert again.status_code == 422 and "already voided" in again.json()["errors"]["_form"]
+    stale = api_post("inv01", f"/api{S}/voids", {**body, "reason": "x"})
+    assert stale.status_code == 409 and stale.json()["current"]["version"] == 2
+    trail = audit_trail(site.store, STUDY, record_key=f"USUBJID=01-002;LBSEQ={seq}")
+    assert trail.iloc[-1][["field", "new_value"]].tolist() == ["voided",
+                                                              "entered for the wrong patient"]
+
+
+def test_two_corrections_racing_through_the_api_one_wins_one_gets_409(site, api_post) -> None:
+    created = api_post("inv01", f"/api{S}/labs", {"usubjid": "01-001", "test": "NEUT",
+                                                  "value": 0.2, "lln": 1.8,
+                                                  "date": "2024-01-23"})
+    seq = created.json()["record"]["LBSEQ"]
+    body = {"usubjid": "01-001", "domain": "LB", "seq": seq, "version": 1, "reason": "typo"}
+    first = api_post("inv01", f"/api{S}/corrections", {**body, "changes": {"LBSTRESN": 3.029}})
+    second = api_post("inv01", f"/api{S}/corrections", {**body, "changes": {"LBORNRLO": 4.029}})
+    assert (first.status_code, second.status_code) == (200, 409)
+    current = second.json()["current"]
+    assert (current["LBSTRESN"], current["LBTOXGR"], current["version"]) == (3.029, 0, 2)
+    stored = [r for r in _lb(site, "01-001") if r["LBSEQ"] == seq][0]
+    assert stored["LBTOXGR"] == grade_lab("Neutrophil count decreased", stored["LBSTRESN"],
+                                          "10^9/L", lln=stored["LBORNRLO"])

@@ -21,6 +21,7 @@ from celltrial.store.records import (
     read_domain,
     read_domains,
     update_record,
+    void_record,
     write_domains,
 )
 from celltrial.store.studies import StudyInfo, add_site, get_study, list_studies, register_study
@@ -36,5 +37,6 @@ __all__ = [
     "export_csv_dir", "export_dataset_json", "export_xpt", "get_study", "get_user",
     "import_csv_dir", "init_db", "list_studies", "open_store", "read_csv_dir",
     "read_dataset_json_dir", "read_domain", "read_domains", "read_xpt_dir", "register_study",
-    "update_record", "verify_audit", "verify_password", "write_domains", "write_transaction",
+    "update_record", "verify_audit", "verify_password", "void_record", "write_domains",
+    "write_transaction",
 ]

@@ -1,10 +1,12 @@
 """A folder of CSV files per study, one per domain (``DM.csv``, ``AE.csv``, ...), in and out.
 
 Columns carry the SDTM variable names of docs/data-model.md; an empty cell is a missing value;
-dates are ISO 8601 text. Import is one transaction: every file is read whole and validated
-first, and a problem in any of them writes nothing (the message names the file, row, column
-and value). Files are read by :mod:`celltrial.store.readers`: a short, long or cut row, an
-empty or non-UTF-8 file is refused with one line naming the file and row.
+dates are ISO 8601 text. Import is one transaction: files are read in chunks of
+:data:`~celltrial.store.readers.CHUNK_ROWS` rows, each validated and written as it comes
+(:func:`~celltrial.store.records.write_chunks`), and a problem anywhere rolls everything back
+(the message names the file, row, column and value). Files are read by
+:mod:`celltrial.store.readers`: a short, long or cut row, an empty or non-UTF-8 file is
+refused with one line naming the file and row.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pandas as pd
 from celltrial.errors import StoreError
 from celltrial.store.domains import DOMAINS
 from celltrial.store.engine import Store
-from celltrial.store.readers import read_csv_file
-from celltrial.store.records import WriteSummary, read_domains, write_domains
+from celltrial.store.readers import CHUNK_ROWS, iter_csv, read_csv_file
+from celltrial.store.records import WriteSummary, read_domains, write_chunks
 from celltrial.store.validate import Source
 
 
@@ -45,14 +47,15 @@ def read_csv_dir(path: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def import_csv_dir(store: Store, study_id: str, path: str | Path, *, user: str,
-                   reason: str = "CSV import") -> WriteSummary:
-    """Import every ``<DOMAIN>.csv`` of ``path`` into ``study_id`` in one transaction."""
+                   reason: str = "CSV import", chunk_rows: int = CHUNK_ROWS) -> WriteSummary:
+    """Import every ``<DOMAIN>.csv`` of ``path`` into ``study_id`` in one transaction,
+    streaming each file in chunks of ``chunk_rows`` rows."""
     folder = Path(path)
     files = _csv_files(folder)
-    frames = read_csv_dir(folder)
+    chunks = {name: iter_csv(file, chunk_rows) for name, file in files.items()}
     sources = {name: Source(file.name, header_lines=1) for name, file in files.items()}
-    return write_domains(store, study_id, frames, user=user, reason=reason,
-                         source=f"csv:{folder}", sources=sources)
+    return write_chunks(store, study_id, chunks, user=user, reason=reason,
+                        source=f"csv:{folder}", sources=sources)
 
 
 def export_csv_dir(store: Store, study_id: str, out_dir: str | Path) -> list[Path]:

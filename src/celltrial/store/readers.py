@@ -29,7 +29,7 @@ import pandas as pd
 
 from celltrial.errors import StoreError
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 25_000
 _UNREADABLE = "nothing was written"
 
 
@@ -177,10 +177,13 @@ def read_xpt_file(file: Path) -> tuple[str, pd.DataFrame]:
     rows = len(frame)
     expected = math.ceil(rows * width / 80) * 80
     area = len(data) - start
-    if area != expected or data[start + rows * width:].strip(b" "):
-        raise refuse(file, "XPT size", f"{area} bytes of observations",
-                     f"{expected} bytes for the {rows} rows of {width} bytes read (the file "
-                     "was cut or altered)")
+    rest = len(data[start + rows * width:].rstrip(b" "))
+    if area != expected or rest:
+        got = f"{area} bytes of observations" + (f", {rest} of them after row {rows} not "
+                                                  "blank padding" if rest else "")
+        raise refuse(file, "XPT size", got, f"{expected} bytes holding exactly the {rows} "
+                     f"rows of {width} bytes read, padded with blanks (the file was cut "
+                     "or altered)")
     return (meta.table_name or file.stem).upper(), frame
 
 

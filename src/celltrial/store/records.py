@@ -20,7 +20,7 @@ Rows come in the order they were written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,54 +89,145 @@ def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame
     each frame came from for messages (default ``domain AE``). Raises :class:`StoreError`
     naming source, row, column and value of every problem (up to 20); nothing is written then.
     """
+    return write_chunks(store, study_id, {name: [frame] for name, frame in frames.items()},
+                        user=user, reason=reason, source=source, sources=sources)
+
+
+Chunks = Mapping[str, Iterable[pd.DataFrame]]
+"""Domain name -> its rows as successive frames (a file read in chunks, or one frame)."""
+
+
+def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reason: str,
+                 source: str = "api", sources: Mapping[str, Source] | None = None
+                 ) -> WriteSummary:
+    """:func:`write_domains` for domains given as successive frames, in ONE transaction.
+
+    Each frame is validated as it comes (keys, subjects and --SEQ numbering carry over from
+    frame to frame; rows are numbered on within a domain), then written with its audit rows
+    (PostgreSQL: ``COPY``), so a large import never holds its whole input. DM is taken first
+    (other domains refer to its subjects). On the first problem writing stops; validation
+    goes on to list every problem (up to 20), then the transaction is rolled back: nothing is
+    written.
+    """
     if not user or not str(user).strip():
         raise StoreError(f"Invalid `user`: got `{user!r}`, must name who writes the data")
     get_study(store, study_id)
     sources = dict(sources or {})
     at = now()
-    with write_transaction(store.engine) as connection:
-        problems = Problems()
-        checked: list[Checked] = []
-        for name, frame in frames.items():
-            src = sources.get(str(name).upper(), Source(f"domain {name}"))
-            domain = known_domain(name, src, problems)
-            if domain is None:
-                continue
-            existing = _stored_keys(connection, domain, study_id)
-            next_seq = _next_seq(existing) if domain.seq else None
-            result = check_frame(domain, frame, study_id, src, problems, next_seq=next_seq)
-            check_existing(result, existing, src, problems)
-            checked.append(result)
-        if len({c.domain.name for c in checked}) < len(checked):
+    problems = Problems()
+    named: dict[str, tuple[Domain, Iterable[pd.DataFrame], Source]] = {}
+    for name, frames in chunks.items():
+        src = sources.get(str(name).upper(), Source(f"domain {name}"))
+        domain = known_domain(name, src, problems)
+        if domain is None:
+            continue
+        if domain.name in named:
             raise StoreError("Invalid `frames`: got a domain twice, must name each domain once")
+        named[domain.name] = (domain, frames, src)
+    order = sorted(named.values(), key=lambda item: item[0].name != "DM")
+    counts: dict[str, int] = {}
+    sites: list[str] = []
+    audit_rows = 0
+    with write_transaction(store.engine) as connection:
         subjects = {s for (s,) in _stored_keys(connection, DOMAINS["DM"], study_id)}
-        for result in checked:
-            if result.domain.name == "DM":
-                subjects |= {s for s in result.columns["USUBJID"] if s is not None}
-        for result in checked:
-            if result.domain.name != "DM":
-                src = sources.get(result.domain.name, Source(f"domain {result.domain.name}"))
-                check_subjects(result, subjects, src, problems)
+        for domain, frames, src in order:
+            existing = _stored_keys(connection, domain, study_id)
+            counters = _next_seq(existing) if domain.seq else None
+            seen: dict[tuple[Any, ...], int] = {}
+            counts[domain.name] = 0
+            for frame in frames:
+                result = check_frame(domain, frame, study_id, src, problems, next_seq=counters)
+                check_existing(result, existing, src, problems)
+                _check_earlier_chunks(result, seen, src, problems)
+                if domain.name == "DM":
+                    subjects |= {s for s in result.columns["USUBJID"] if s is not None}
+                else:
+                    check_subjects(result, subjects, src, problems)
+                if counters is not None:
+                    _count_on(counters, result)
+                if not problems.count and result.n:
+                    if domain.name == "DM":
+                        added = _add_sites(connection, study_id, [result], user, at, source)
+                        sites += added
+                        audit_rows += len(added)
+                    audit_rows += _insert(connection, result, study_id, at=at, user=user,
+                                          reason=reason, source=source)
+                counts[domain.name] += result.n
+                src = src.after(result.n)
         problems.raise_if_any()
-        order = sorted(checked, key=lambda c: c.domain.name != "DM")
-        sites = _add_sites(connection, study_id, order, user, at, source)
-        counts: dict[str, int] = {}
-        audit_rows = len(sites)
-        for result in order:
-            records = result.records()
-            counts[result.domain.name] = len(records)
-            if not records:
-                continue
-            try:
-                connection.execute(TABLES[result.domain.name].insert(), records)
-            except sa.exc.IntegrityError as exc:
-                raise StoreError(f"The database refused {result.domain.name}: {exc.orig}; "
-                                 "nothing was written") from exc
-            audit_rows += append_audit(connection, [audit_row(
-                at=at, user=user, study_id=study_id, table=result.domain.table,
-                key=record_key(result.domain, r), action="insert", reason=reason or None,
-                source=source, new=record_json(r)) for r in records])
     return WriteSummary(study_id, counts, audit_rows, tuple(sites))
+
+
+def _check_earlier_chunks(result: Checked, seen: dict[tuple[Any, ...], int], source: Source,
+                          problems: Problems) -> None:
+    """Keys repeating a key of an earlier frame of the same domain (within a frame,
+    :func:`check_frame` reports them); records this frame's keys in ``seen``."""
+    names = result.domain.key
+    fresh: dict[tuple[Any, ...], int] = {}
+    for row, key in enumerate(zip(*(result.columns[k] for k in names), strict=True), start=1):
+        if any(part is None for part in key):
+            continue
+        if key in seen:
+            problems.add(source, row, names[-1], key[-1],
+                         f"unique per subject ({'+'.join(names)} {key!r} repeats row "
+                         f"{seen[key]})")
+        elif key not in fresh:
+            fresh[key] = source.number(row)
+    seen.update(fresh)
+
+
+def _count_on(counters: dict[str, int], result: Checked) -> None:
+    """Raise the per-subject --SEQ counters past this frame's numbers."""
+    seq = result.domain.seq
+    assert seq is not None
+    for subject, number in zip(result.columns["USUBJID"], result.columns[seq], strict=True):
+        if subject is not None and isinstance(number, int):
+            if number > counters.get(subject, 0):
+                counters[subject] = number
+
+
+def _insert(connection: sa.Connection, result: Checked, study_id: str, *, at: Any, user: str,
+            reason: str, source: str) -> int:
+    """Insert one validated frame's records and append their audit rows; returns the
+    number of audit rows."""
+    domain = result.domain
+    names = list(result.columns)
+    rows = list(zip(*result.columns.values(), strict=True))
+    try:
+        _insert_rows(connection, domain, names, rows)
+    except sa.exc.IntegrityError as exc:
+        raise StoreError(f"The database refused {domain.name}: {exc.orig}; "
+                         "nothing was written") from exc
+    return append_audit(connection, [audit_row(
+        at=at, user=user, study_id=study_id, table=domain.table,
+        key=record_key(domain, record), action="insert", reason=reason or None,
+        source=source, new=record_json(record))
+        for record in (dict(zip(names, row, strict=True)) for row in rows)])
+
+
+def _insert_rows(connection: sa.Connection, domain: Domain, names: list[str],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """Rows (values in ``names`` order, validated) into the domain's table: ``COPY ... FROM
+    STDIN`` on PostgreSQL (psycopg 3), one prepared ``executemany`` elsewhere."""
+    columns = ", ".join(f'"{n}"' for n in names)
+    if connection.dialect.name == "postgresql":
+        import psycopg
+
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            with cursor.copy(f'COPY "{domain.table}" ({columns}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.IntegrityError as exc:
+            # the primary message only: a DETAIL line would quote patient data
+            raise StoreError(f"The database refused {domain.name}: "
+                             f"{exc.diag.message_primary}; nothing was written") from exc
+        finally:
+            cursor.close()
+        return
+    marks = ", ".join("?" for _ in names)
+    connection.exec_driver_sql(f'INSERT INTO "{domain.table}" ({columns}) VALUES ({marks})',
+                               rows)
 
 
 def _add_sites(connection: sa.Connection, study_id: str, checked: list[Checked], user: str,
@@ -176,7 +267,7 @@ def frame_of(domain: Domain, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
 def _read(connection: sa.Connection, domain: Domain, study_id: str) -> pd.DataFrame:
     table = TABLES[domain.name]
     query = sa.select(*[table.c[c] for c in domain.columns]).where(
-        table.c.STUDYID == study_id).order_by(table.c.id)
+        table.c.STUDYID == study_id, table.c.voided.is_(None)).order_by(table.c.id)
     return frame_of(domain, [tuple(r) for r in connection.execute(query)])
 
 
@@ -283,6 +374,9 @@ def update_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any,
     with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
         row_id, stored_version = old.pop("id"), int(old.pop("version"))
+        if old.pop("voided") is not None:
+            raise StoreError(f"{spec.name} {record_key(spec, old)} was voided as entered in "
+                             "error; it cannot be corrected (enter the right record anew)")
         if version is not None and int(version) != stored_version:
             raise StaleRecord(spec.name, record_key(spec, old), int(version),
                               {**old, "version": stored_version})
@@ -328,6 +422,7 @@ def delete_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any,
     with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
         row_id, stored_version = old.pop("id"), int(old.pop("version"))
+        old.pop("voided")
         if version is not None and int(version) != stored_version:
             raise StaleRecord(spec.name, record_key(spec, old), int(version),
                               {**old, "version": stored_version})
@@ -340,3 +435,40 @@ def delete_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any,
             at=now(), user=user, study_id=study_id, table=spec.table,
             key=record_key(spec, old), action="delete", reason=reason, source=source,
             old=record_json(old)))
+
+
+def void_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any, ...], *,
+                user: str, reason: str, source: str = "api",
+                version: int | None = None) -> dict[str, Any]:
+    """Mark one record "entered in error": it stays stored, with the reason in ``voided`` and
+    an audit row, but :func:`read_domains` (and so every analysis) leaves it out, and its
+    --SEQ is never given again. The alternative to deleting a record a site entered by
+    mistake (ICH E6(R3) 4.2: changes must not obscure the original entry).
+
+    ``version``, when given, must be the stored version (else :class:`StaleRecord`). A DM
+    subject cannot be voided (record a screen failure or withdrawal in DS instead). Returns
+    the record as stored, with ``version`` and ``voided``.
+    """
+    _require(user, reason)
+    spec = domain_of(domain)
+    if spec.name == "DM":
+        raise StoreError("Invalid `domain`: got `'DM'`, must not be DM: a subject is not "
+                         "voided (record a screen failure or withdrawal in DS)")
+    study_id, values = _key_filter(spec, key)
+    table = TABLES[spec.name]
+    with write_transaction(store.engine) as connection:
+        old = _one(connection, spec, values)
+        row_id, stored_version = old.pop("id"), int(old.pop("version"))
+        if version is not None and int(version) != stored_version:
+            raise StaleRecord(spec.name, record_key(spec, old), int(version),
+                              {**old, "version": stored_version})
+        if old["voided"] is not None:
+            raise StoreError(f"{spec.name} {record_key(spec, old)} is already voided "
+                             f"({old['voided']})")
+        connection.execute(table.update().where(table.c.id == row_id),
+                           {"voided": str(reason).strip(), "version": stored_version + 1})
+        append_audit(connection, audit_row(
+            at=now(), user=user, study_id=study_id, table=spec.table,
+            key=record_key(spec, old), action="update", reason=reason, source=source,
+            field="voided", old=None, new=str(reason).strip()))
+    return {**old, "voided": str(reason).strip(), "version": stored_version + 1}

@@ -98,6 +98,19 @@ class AuditRecord(Base):
     )
 
 
+class Submission(Base):
+    """One accepted data-entry submission, by its idempotency key (a form's hidden field or
+    the API's ``Idempotency-Key`` header): a repeated submit finds it and writes nothing."""
+
+    __tablename__ = "submission"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(sa.String(64))
+    study_id: Mapped[str] = mapped_column(sa.String(64))
+    domain: Mapped[str] = mapped_column(sa.String(8))
+    record_key: Mapped[str] = mapped_column(sa.Text)
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
 SQL_TYPES: dict[VarType, type[sa.types.TypeEngine]] = {
     "text": sa.Text, "date": sa.Text, "int": sa.Integer, "float": sa.Double,
 }
@@ -111,6 +124,8 @@ def _domain_table(domain: Domain) -> sa.Table:
         columns.append(sa.Column(var.name, SQL_TYPES[var.type](), nullable=nullable))
     # Optimistic concurrency: a correction names the version it saw (records.update_record).
     columns.append(sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    # "Entered in error": the reason a record was voided (kept, audited, left out of reads).
+    columns.append(sa.Column("voided", sa.Text, nullable=True))
     if domain.seq is None:
         columns += [sa.UniqueConstraint("STUDYID", "USUBJID"),
                     sa.ForeignKeyConstraint(["STUDYID"], ["study.id"]),

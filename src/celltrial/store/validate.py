@@ -22,7 +22,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,11 +50,22 @@ class Source:
 
     label: str
     header_lines: int = 0
+    rows_before: int = 0
+    """Rows of the same file in earlier chunks (a file read in chunks counts on)."""
+
+    def number(self, row: int) -> int:
+        """The row number in the file of row ``row`` (from 1) of this chunk."""
+        return row + self.rows_before
+
+    def after(self, rows: int) -> Source:
+        """This source for the chunk that follows ``rows`` more rows."""
+        return replace(self, rows_before=self.rows_before + rows)
 
     def at(self, row: int | None) -> str:
         """``AE.csv row 3 (line 4)``, ``domain AE row 3`` or the label alone (header)."""
         if row is None:
             return f"{self.label} header"
+        row = self.number(row)
         if self.header_lines:
             return f"{self.label} row {row} (line {row + self.header_lines})"
         return f"{self.label} row {row}"
@@ -167,6 +178,8 @@ def _convert_column(values: pd.Series, kind: VarType, source: Source, column: st
         cast = int if kind == "int" else float
         return [None if v is pd.NA else cast(v) for v in values.astype(object).tolist()]
     convert = _CONVERT[kind]
+    if len(values) > 1000 and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return _convert_text(values, convert, kind, source, column, problems)
     out: list[Any] = []
     for position, value in enumerate(values.astype(object).tolist()):
         if is_missing(value):
@@ -178,6 +191,28 @@ def _convert_column(values: pd.Series, kind: VarType, source: Source, column: st
             problems.add(source, position + 1, column, value, _RULES[kind])
             out.append(None)
     return out
+
+
+def _convert_text(values: pd.Series, convert: Any, kind: VarType, source: Source, column: str,
+                  problems: Problems) -> list[Any]:
+    """:func:`_convert_column` for a column of text only (CSV): each distinct text is
+    converted once by the same rule, then spread to its rows (same values, same problems)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    converted: list[Any] = []
+    bad: list[int] = []
+    for index, value in enumerate(uniques.tolist()):
+        if is_missing(value):
+            converted.append(None)
+            continue
+        try:
+            converted.append(convert(value))
+        except (ValueError, TypeError, OverflowError):
+            converted.append(None)
+            bad.append(index)
+    if bad:
+        for position in np.flatnonzero(np.isin(codes, bad)).tolist():
+            problems.add(source, position + 1, column, uniques[codes[position]], _RULES[kind])
+    return [converted[c] for c in codes.tolist()]
 
 
 def _fmt(number: float) -> str:
@@ -266,7 +301,7 @@ def check_frame(domain: Domain, frame: pd.DataFrame, study_id: str, source: Sour
         if key in seen:
             problems.add(source, row, domain.key[-1], key[-1],
                          f"unique per subject ({'+'.join(domain.key)} {key!r} repeats row "
-                         f"{seen[key]})")
+                         f"{source.number(seen[key])})")
         else:
             seen[key] = row
     return Checked(domain, columns, n)

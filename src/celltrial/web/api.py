@@ -19,7 +19,7 @@ from celltrial.store import StaleRecord, UserInfo, list_studies
 from celltrial.web import data
 from celltrial.web.access import rule_of
 from celltrial.web.auth import Forbidden, check_api_csrf, current_user, store_of
-from celltrial.web.capture import ENTRY_DOMAINS, FieldErrors, correct, enter
+from celltrial.web.capture import ENTRY_DOMAINS, FieldErrors, correct, enter, void
 from celltrial.web.limits import json_problem
 
 router = APIRouter(prefix="/api")
@@ -139,6 +139,38 @@ async def corrections(request: Request, study_id: str) -> Response:
         record = await run_in_threadpool(
             correct, store, study_id, str(domain), (usubjid, seq), changes,
             user=user.username, reason=body.get("reason"), version=body.get("version"))
+    except StaleRecord as exc:
+        return JSONResponse({"detail": exc.message, "current": data.records_one(exc.current)},
+                            status_code=409)
+    except FieldErrors as exc:
+        return _refused(exc)
+    except LookupError as exc:
+        raise data.NotFound(str(exc)) from exc
+    return JSONResponse({"domain": domain, "record": data.records_one(record)})
+
+
+@router.post("/studies/{study_id}/voids")
+async def voids(request: Request, study_id: str) -> Response:
+    """Mark a record entered in error: ``{"usubjid", "domain", "seq", "version", "reason"}``."""
+    user = writer(request)
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    usubjid, domain, seq = body.get("usubjid"), body.get("domain"), body.get("seq")
+    errors = {}
+    if not isinstance(usubjid, str) or not usubjid:
+        errors["usubjid"] = f"Invalid `usubjid`: got `{usubjid!r}`, must name a subject"
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**31:
+        errors["seq"] = f"Invalid `seq`: got `{seq!r}`, must be the record's --SEQ"
+    if errors:
+        return JSONResponse({"detail": "; ".join(errors.values()), "errors": errors},
+                            status_code=422)
+    store = store_of(request)
+    await run_in_threadpool(data.subject_or_404, store, study_id, usubjid, user)
+    try:
+        record = await run_in_threadpool(
+            void, store, study_id, str(domain), (usubjid, seq), user=user.username,
+            reason=body.get("reason"), version=body.get("version"))
     except StaleRecord as exc:
         return JSONResponse({"detail": exc.message, "current": data.records_one(exc.current)},
                             status_code=409)

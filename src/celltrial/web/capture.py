@@ -36,7 +36,7 @@ from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
 from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
-from celltrial.store import StaleRecord, Store, update_record, write_domains
+from celltrial.store import StaleRecord, Store, update_record, void_record, write_domains
 from celltrial.store.plausibility import test_ranges, vocabularies
 from celltrial.store.schema import TABLES
 
@@ -552,6 +552,35 @@ def correct(store: Store, study_id: str, domain: str, key: tuple[str, int],
         raise
     except StoreError as exc:
         raise FieldErrors(_correction_errors(exc)) from exc
+
+
+def void(store: Store, study_id: str, domain: str, key: tuple[str, int], *, user: str,
+         reason: str | None, version: Any) -> dict[str, Any]:
+    """Mark one LB, XC or AE record "entered in error" through ``void_record`` (reason and
+    the version read required); StaleRecord when someone changed it since."""
+    errors: dict[str, str] = {}
+    if domain not in CORRECTABLE:
+        raise FieldErrors({"_form": f"Invalid `domain`: got `{domain!r}`, must be one of "
+                                    f"{list(CORRECTABLE)}"})
+    if not reason or not str(reason).strip():
+        errors["reason"] = (f"Invalid `reason`: got `{reason!r}`, must say why the record "
+                            "was entered in error (21 CFR 11.10(e))")
+    seen = _version(version)
+    if seen is None:
+        errors["version"] = (f"Invalid `version`: got `{version!r}`, must be the version of "
+                             "the record you read (a whole number from 1)")
+    if errors:
+        raise FieldErrors(errors)
+    usubjid, seq = key
+    try:
+        return void_record(store, domain, (study_id, usubjid, int(seq)), user=user,
+                           reason=str(reason), source=SOURCE, version=seen)
+    except StaleRecord:
+        raise
+    except StoreError as exc:
+        if "must be a stored" in exc.message:
+            raise LookupError(f"{domain} record {usubjid}/{seq}") from exc
+        raise FieldErrors({"_form": exc.message}) from exc
 
 
 def _correction_errors(exc: StoreError) -> dict[str, str]:

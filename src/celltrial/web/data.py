@@ -76,7 +76,8 @@ def subjects(store: Store, study_id: str, user: UserInfo) -> list[dict[str, Any]
                 dm_table.c.STUDYID == study_id).order_by(dm_table.c.USUBJID))])
         ds = frame_of(DOMAINS["DS"], [tuple(r) for r in connection.execute(
             sa.select(*[ds_table.c[c] for c in DOMAINS["DS"].columns]).where(
-                ds_table.c.STUDYID == study_id).order_by(ds_table.c.id))])
+                ds_table.c.STUDYID == study_id, ds_table.c.voided.is_(None)).order_by(
+                ds_table.c.id))])
     ds_rows = records(ds, "DS")
     out = []
     for rec in records(dm, "DM"):
@@ -112,7 +113,8 @@ def subject_or_404(store: Store, study_id: str, usubjid: str, user: UserInfo) ->
 def subject_domains(store: Store, study_id: str, usubjid: str, user: UserInfo
                     ) -> dict[str, list[dict[str, Any]]]:
     """Every domain's records of one subject (the subject must be in scope), each with its
-    ``version`` (what a correction must name)."""
+    ``version`` (what a correction must name) and ``voided`` (the reason it was marked
+    entered in error, else None; voided records are shown, never analysed)."""
     subject_or_404(store, study_id, usubjid, user)
     hidden = rule_of(user).hidden
     out = {}
@@ -120,12 +122,13 @@ def subject_domains(store: Store, study_id: str, usubjid: str, user: UserInfo
         for name in SUBJECT_DOMAINS:
             domain, table = DOMAINS[name], TABLES[name]
             rows = connection.execute(sa.select(
-                *[table.c[c] for c in domain.columns], table.c.version).where(
+                *[table.c[c] for c in domain.columns], table.c.version, table.c.voided).where(
                 table.c.STUDYID == study_id, table.c.USUBJID == usubjid).order_by(
                 table.c.id)).all()
-            out[name] = [{**row, "version": int(stored[-1])} for row, stored in zip(
-                records(frame_of(domain, [tuple(r)[:-1] for r in rows]), name,
-                        hidden if name == "DM" else ()), rows, strict=True)]
+            out[name] = [{**row, "version": int(stored[-2]), "voided": stored[-1]}
+                         for row, stored in zip(records(
+                             frame_of(domain, [tuple(r)[:-2] for r in rows]), name,
+                             hidden if name == "DM" else ()), rows, strict=True)]
     return out
 
 

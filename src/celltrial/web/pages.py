@@ -19,7 +19,8 @@ from celltrial.web import data
 from celltrial.web.access import rule_of
 from celltrial.web.auth import (CSRF_FIELD, Forbidden, check_form_csrf, csrf_token,
                                 current_user, store_of)
-from celltrial.web.capture import CORRECTABLE, LAB_TESTS, FieldErrors, correct, enter
+from celltrial.web.capture import (CORRECTABLE, LAB_TESTS, FieldErrors, correct, enter,
+                                   void)
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 router = APIRouter()
@@ -243,6 +244,40 @@ async def correction_submit(request: Request, study_id: str, usubjid: str, domai
         return _correction_page(request, study_id, usubjid, domain, seq, record=record,
                                 values=shown, errors=exc.errors, reason=reason,
                                 status_code=422)
+    return RedirectResponse(f"/studies/{study_id}/subjects/{usubjid}", status_code=303)
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/void")
+def void_form(request: Request, study_id: str, usubjid: str, domain: str, seq: int) -> Response:
+    user = _writer(request)
+    record = _stored(request, study_id, usubjid, domain, seq, user)
+    return render(request, "void.html", study_id=study_id, usubjid=usubjid, domain=domain,
+                  seq=seq, record=record, errors={}, reason="")
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/void")
+async def void_submit(request: Request, study_id: str, usubjid: str, domain: str,
+                      seq: int) -> Response:
+    user = current_user(request)
+    form = await request.form()
+    check_form_csrf(request, form)
+    if not rule_of(user).write:
+        raise Forbidden(f"Role {user.role} is read-only")
+    record = await run_in_threadpool(_stored, request, study_id, usubjid, domain, seq, user)
+    reason = str(form.get("reason") or "")
+    try:
+        await run_in_threadpool(void, store_of(request), study_id, domain, (usubjid, seq),
+                                user=user.username, reason=reason,
+                                version=form.get("version"))
+    except StaleRecord as exc:
+        return render(request, "void.html", status_code=409, study_id=study_id,
+                      usubjid=usubjid, domain=domain, seq=seq,
+                      record={**record, **exc.current}, errors={"_form": exc.message},
+                      reason=reason)
+    except FieldErrors as exc:
+        return render(request, "void.html", status_code=422, study_id=study_id,
+                      usubjid=usubjid, domain=domain, seq=seq, record=record,
+                      errors=exc.errors, reason=reason)
     return RedirectResponse(f"/studies/{study_id}/subjects/{usubjid}", status_code=303)
 
 
