@@ -125,3 +125,21 @@ def test_twenty_writers_for_one_subject_all_stored_with_distinct_seq(filled):
     keys = {record_key(DOMAINS["LB"], r) for r in new.to_dict("records")}
     inserts = audit_trail(filled, STUDY, table="lb")
     assert keys <= set(inserts["record_key"])
+
+
+def test_each_of_twenty_racing_entries_gets_back_its_own_record(filled):
+    """write_record reads back under the write lock: never another writer's newer row."""
+    from celltrial.store import write_record
+
+    def entry(day: int):  # type: ignore[no-untyped-def]
+        row = _lab(day).iloc[0].to_dict()
+        return write_record(filled, STUDY, "LB", row, user="inv01", reason="entry",
+                            idempotency_key=f"entry-{day:02d}-0123456789abc")
+
+    results = race([lambda d=d: entry(d) for d in range(1, 21)])
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert [r.record["LBDTC"] for r in results] == [f"2024-03-{d:02d}" for d in range(1, 21)]
+    assert len({r.record["LBSEQ"] for r in results}) == 20
+    replays = race([lambda d=d: entry(d) for d in range(1, 21)])
+    assert all(r.replayed for r in replays)
+    assert [r.record for r in replays] == [r.record for r in results]

@@ -24,12 +24,15 @@ def test_lab_form_grades_anc_like_grade_lab_and_audits_the_user(site) -> None:
     page = client.get(f"{S}/subjects/01-001/labs/new")
     assert page.status_code == 200
     before = len(_lb(site, "01-001"))
-    response = client.post(f"{S}/subjects/01-001/labs/new", data={
-        "csrf_token": form_token(page.text), "test": "NEUT", "value": "0.4", "unit": "",
-        "lln": "1.8", "date": "2024-01-12T08:00"})
+    filled = {"csrf_token": form_token(page.text), "submission": form_value(page.text,
+                                                                              "submission"),
+              "test": "NEUT", "value": "0.4", "unit": "", "lln": "1.8",
+              "date": "2024-01-12T08:00"}
+    response = client.post(f"{S}/subjects/01-001/labs/new", data=filled)
     expected = grade_lab("Neutrophil count decreased", 0.4, "10^9/L", lln=1.8)
     assert int(expected) == 4
-    assert response.status_code == 201
+    assert [r.status_code for r in response.history] == [303]  # post/redirect/get
+    assert response.status_code == 200 and "/saved/" in str(response.url)
     assert f'class="grade g4">{int(expected)}<' in response.text
     assert html.escape(expected.rule, quote=False) in response.text
     rows = _lb(site, "01-001")
@@ -38,6 +41,11 @@ def test_lab_form_grades_anc_like_grade_lab_and_audits_the_user(site) -> None:
     assert (stored["LBTESTCD"], stored["LBSTRESN"], stored["LBSTRESU"]) == ("NEUT", 0.4,
                                                                            "10^9/L")
     assert stored["LBTOXGR"] == 4 and stored["LBORNRLO"] == 1.8
+    reloaded = client.get(response.url)  # the result page reloaded: nothing written again
+    again = client.post(f"{S}/subjects/01-001/labs/new", data=filled)  # the form resubmitted
+    assert reloaded.status_code == again.status_code == 200
+    assert "already been saved" in again.text and str(again.url) == str(response.url)
+    assert len(_lb(site, "01-001")) == before + 1
     key = f"USUBJID=01-001;LBSEQ={int(stored['LBSEQ'])}"
     trail = audit_trail(site.store, STUDY, table="lb", record_key=key)
     assert list(trail["user"]) == ["inv01"]
@@ -95,7 +103,7 @@ def test_crs_observation_with_one_vasopressor_is_grade_3(site, api_post) -> None
         "csrf_token": form_token(client.get(f"{S}/subjects/01-001/observations/new").text),
         "date": "2024-01-14", "temperature_c": "37.2", "fever_masked": "Y",
         "hypotension": "one_vasopressor"})
-    assert form.status_code == 201
+    assert form.status_code == 200 and [r.status_code for r in form.history] == [303]
     assert "CRS grade <strong class=\"grade g3\">3</strong>" in form.text
     assert "ICANS not assessed" in form.text
 
@@ -304,3 +312,25 @@ def test_two_corrections_racing_through_the_api_one_wins_one_gets_409(site, api_
     stored = [r for r in _lb(site, "01-001") if r["LBSEQ"] == seq][0]
     assert stored["LBTOXGR"] == grade_lab("Neutrophil count decreased", stored["LBSTRESN"],
                                           "10^9/L", lln=stored["LBORNRLO"])
+
+
+def test_an_api_retry_with_the_same_idempotency_key_writes_nothing(site) -> None:
+    client = site.login("inv01")
+    before = site.counts()
+    headers = {"X-CSRF-Token": site.api_token("inv01"),
+               "Idempotency-Key": "retry-0123456789abcdef"}
+    body = {"usubjid": "01-002", "test": "NEUT", "value": 0.9, "lln": 1.8,
+            "date": "2024-01-24"}
+    first = client.post(f"/api{S}/labs", json=body, headers=headers)
+    second = client.post(f"/api{S}/labs", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["replayed"] is True
+    assert second.json()["record"] == first.json()["record"]
+    assert site.counts()["LB"] == before["LB"] + 1
+    reused = client.post(f"/api{S}/adverse-events", headers=headers, json={
+        "usubjid": "01-002", "term": "Fever", "grade": 1, "start": "2024-01-24",
+        "serious": "N", "related": "RELATED"})
+    assert reused.status_code == 422 and "another submission" in reused.json()["detail"]
+    bad = client.post(f"/api{S}/labs", json=body,
+                      headers={**headers, "Idempotency-Key": "short"})
+    assert bad.status_code == 422 and "idempotency key" in bad.json()["detail"]

@@ -20,6 +20,7 @@ messages or logs (``hide_parameters``), nor PostgreSQL's DETAIL lines that quote
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,8 +130,37 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     Every write of the store goes through here (records, corrections, deletes, audit rows,
     studies, sites, users): on SQLite ``BEGIN IMMEDIATE``; on PostgreSQL
     ``pg_advisory_xact_lock`` keyed on the schema, taken before anything is read.
+
+    Re-entrant: a write made while the same thread (context) already holds a write
+    transaction of the same engine joins it, so that several store functions can form one
+    all-or-nothing write (e.g. an entry and its idempotency key).
     """
+    held = _HELD.get()
+    if held is not None and held[0] is engine:
+        yield held[1]  # joined: the enclosing write transaction commits or rolls back
+        return
     with engine.execution_options(**{WRITE: True}).begin() as connection:
+        token = _HELD.set((engine, connection))
+        try:
+            yield connection
+        finally:
+            _HELD.reset(token)
+
+
+_HELD: contextvars.ContextVar[tuple[sa.Engine, sa.Connection] | None] = contextvars.ContextVar(
+    "celltrial_write_transaction", default=None)
+
+
+@contextlib.contextmanager
+def read_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection to read with: the write transaction this context holds on ``engine``, if
+    any (so that a writer never waits for a second pooled connection while it holds the
+    write lock), else a fresh one."""
+    held = _HELD.get()
+    if held is not None and held[0] is engine:
+        yield held[1]
+        return
+    with engine.connect() as connection:
         yield connection
 
 

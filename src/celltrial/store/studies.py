@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from celltrial.errors import StoreError
 from celltrial.store.audit import append_audit, audit_row, now, record_json
-from celltrial.store.engine import Store, write_transaction
+from celltrial.store.engine import Store, read_connection, write_transaction
 from celltrial.store.schema import Site, Study
 
 
@@ -70,7 +70,7 @@ def get_study(store: Store, study_id: str) -> StudyInfo:
     """The registered study ``study_id`` (StoreError listing the registered ones if absent)."""
     table = Study.__table__
     try:
-        with store.engine.connect() as connection:
+        with read_connection(store.engine) as connection:
             row = connection.execute(sa.select(table).where(table.c.id == study_id)).first()
             if row is None:
                 ids = connection.execute(sa.select(table.c.id).order_by(

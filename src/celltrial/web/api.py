@@ -2,7 +2,9 @@
 
 Errors: 400 (body is not a JSON object), 422 ``{"detail": ..., "errors": {field: message}}``
 (input refused; nothing written), 401 (not logged in), 403 (role or CSRF), 404 (no such
-study or subject, or outside the user's sites), 409 ``{"detail": ..., "current": record}``
+study or subject, or outside the user's sites). Entries take an optional ``Idempotency-Key``
+header: the same key again writes nothing and answers 200 with the record first stored
+(``"replayed": true``). 409 ``{"detail": ..., "current": record}``
 (a correction named a version someone else has changed since; nothing written), 413 (body
 over the size limit).
 """
@@ -92,12 +94,14 @@ async def _enter(request: Request, study_id: str, kind: str) -> Response:
     await run_in_threadpool(data.subject_or_404, store, study_id, usubjid, user)
     fields = {k: v for k, v in body.items() if k != "usubjid"}
     try:
-        record, grading = await run_in_threadpool(enter, store, study_id, kind, usubjid,
-                                                  fields, user=user.username)
+        record, grading, replayed = await run_in_threadpool(
+            enter, store, study_id, kind, usubjid, fields, user=user.username,
+            submission=request.headers.get("Idempotency-Key"))
     except FieldErrors as exc:
         return _refused(exc)
     return JSONResponse({"domain": ENTRY_DOMAINS[kind], "record": data.records_one(record),
-                         "grading": grading}, status_code=201)
+                         "grading": grading, "replayed": replayed},
+                        status_code=200 if replayed else 201)
 
 
 @router.post("/studies/{study_id}/labs")

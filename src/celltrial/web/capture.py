@@ -1,7 +1,8 @@
 """Data capture: form/JSON input -> graded SDTM record -> one audited write.
 
 Each entry is parsed field by field, graded with :mod:`celltrial.clinical` and written with
-:func:`celltrial.store.write_domains` (one transaction, validated, audited). Problems are
+:func:`celltrial.store.write_record` (one transaction, validated, audited, at most once per
+idempotency key). Problems are
 collected per input field in a :class:`FieldErrors` (nothing is written then): parsing errors,
 the graders' ``InvalidValue``/``NotComputable`` and the store's validation messages, each
 mapped back to the field the user typed it in.
@@ -36,7 +37,8 @@ from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
 from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
-from celltrial.store import StaleRecord, Store, update_record, void_record, write_domains
+from celltrial.store import (StaleRecord, Store, Written, update_record, void_record,
+                             write_record)
 from celltrial.store.plausibility import test_ranges, vocabularies
 from celltrial.store.schema import TABLES
 
@@ -380,50 +382,47 @@ def build_adverse_event(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- writing
-def _last_record(store: Store, study_id: str, domain: str, usubjid: str) -> dict[str, Any]:
-    table = TABLES[domain]
-    with store.engine.connect() as connection:
-        row = connection.execute(sa.select(table).where(
-            table.c.STUDYID == study_id, table.c.USUBJID == usubjid).order_by(
-            table.c.id.desc()).limit(1)).first()
-    record = dict(row._mapping)
-    record.pop("id", None)
-    return record
-
-
 def write_one(store: Store, study_id: str, domain: str, usubjid: str,
-              record: Mapping[str, Any], *, user: str,
-              reason: str = "data entry (web)") -> dict[str, Any]:
-    """Write one record through ``write_domains`` (validated, audited); the stored record."""
+              record: Mapping[str, Any], *, user: str, reason: str = "data entry (web)",
+              submission: str | None = None) -> Written:
+    """Write one record through ``write_record`` (validated, audited, at most once per
+    ``submission`` key); the record as stored and whether an earlier submission stored it."""
     row = {"USUBJID": usubjid, **{k: v for k, v in record.items() if v is not None}}
     try:
-        write_domains(store, study_id, {domain: pd.DataFrame([row], dtype=object)},
-                      user=user, reason=reason, source=SOURCE)
+        return write_record(store, study_id, domain, row, user=user, reason=reason,
+                            source=SOURCE, idempotency_key=submission)
     except StoreError as exc:
+        if "idempotency key" in exc.message:
+            raise FieldErrors({"_form": exc.message}) from exc
         raise FieldErrors(store_errors(domain, exc)) from exc
-    return _last_record(store, study_id, domain, usubjid)
 
 
 def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[str, Any], *,
-          user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+          user: str, submission: str | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """Parse, grade and write one entry of ``kind`` (labs, observations, adverse-events).
 
-    Returns (stored record, grading); FieldErrors (nothing written) when refused.
+    Returns (stored record, grading, replayed); FieldErrors (nothing written) when refused.
+    ``submission`` is the entry's idempotency key: the same key again writes nothing and
+    returns what the first submission stored (``replayed`` True).
     """
     if kind == "labs":
         record, lab = build_lab(data)
         grading: dict[str, Any] = {"grade": lab.grade, "term": lab.term, "rule": lab.rule,
                                    "assumed": lab.assumed}
-        return write_one(store, study_id, "LB", usubjid, record, user=user), grading
-    if kind == "observations":
+        domain = "LB"
+    elif kind == "observations":
         record, grades = build_observation(data)
-        return write_one(store, study_id, "XC", usubjid, record, user=user), grades
-    if kind == "adverse-events":
+        grading, domain = dict(grades), "XC"
+    elif kind == "adverse-events":
         record = build_adverse_event(data)
-        return write_one(store, study_id, "AE", usubjid, record, user=user), {
-            "grade": record["AETOXGR"], "scale": record["AETOXSCL"]}
-    raise FieldErrors({"_form": f"Invalid `kind`: got `{kind!r}`, must be one of "
-                                f"{list(ENTRY_DOMAINS)}"})
+        grading, domain = {"grade": record["AETOXGR"], "scale": record["AETOXSCL"]}, "AE"
+    else:
+        raise FieldErrors({"_form": f"Invalid `kind`: got `{kind!r}`, must be one of "
+                                    f"{list(ENTRY_DOMAINS)}"})
+    written = write_one(store, study_id, domain, usubjid, record, user=user,
+                        submission=submission)
+    return written.record, grading, written.replayed
 
 
 ENTRY_DOMAINS = {"labs": "LB", "observations": "XC", "adverse-events": "AE"}

@@ -3,6 +3,7 @@ corrections and the audit trail. Plain server-rendered Jinja2, no JavaScript."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from celltrial.web import data
 from celltrial.web.access import rule_of
 from celltrial.web.auth import (CSRF_FIELD, Forbidden, check_form_csrf, csrf_token,
                                 current_user, store_of)
-from celltrial.web.capture import (CORRECTABLE, LAB_TESTS, FieldErrors, correct, enter,
-                                   void)
+from celltrial.web.capture import (CORRECTABLE, ENTRY_DOMAINS, LAB_TESTS, FieldErrors,
+                                   correct, enter, void)
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 router = APIRouter()
@@ -133,11 +134,11 @@ def subject(request: Request, study_id: str, usubjid: str) -> Response:
 
 
 def _form_page(request: Request, study_id: str, usubjid: str, kind: str, *, values: Any,
-               errors: Any, status_code: int = 200, result: Any = None) -> Response:
+               errors: Any, status_code: int = 200, submission: str | None = None) -> Response:
     title, fields = FORMS[kind]
     return render(request, "entry.html", status_code=status_code, study_id=study_id,
                   usubjid=usubjid, kind=kind, title=title, fields=fields, values=values,
-                  errors=errors, result=result)
+                  errors=errors, submission=submission or uuid.uuid4().hex)
 
 
 @router.get("/studies/{study_id}/subjects/{usubjid}/{kind}/new")
@@ -151,6 +152,8 @@ def entry_form(request: Request, study_id: str, usubjid: str, kind: str) -> Resp
 
 @router.post("/studies/{study_id}/subjects/{usubjid}/{kind}/new")
 async def entry_submit(request: Request, study_id: str, usubjid: str, kind: str) -> Response:
+    """Write the entry once (the form's ``submission`` key), then redirect to its page
+    (post/redirect/get: reloading the result never submits again)."""
     user = current_user(request)
     form = await request.form()
     check_form_csrf(request, form)
@@ -161,15 +164,49 @@ async def entry_submit(request: Request, study_id: str, usubjid: str, kind: str)
     store = store_of(request)
     await run_in_threadpool(data.subject_or_404, store, study_id, usubjid, user)
     values = {f.name: str(form.get(f.name) or "") for f in FORMS[kind][1]}
+    submission = str(form.get("submission") or "") or None
     try:
-        record, grading = await run_in_threadpool(enter, store, study_id, kind, usubjid,
-                                                  values, user=user.username)
+        record, grading, replayed = await run_in_threadpool(
+            enter, store, study_id, kind, usubjid, values, user=user.username,
+            submission=submission)
     except FieldErrors as exc:
         return _form_page(request, study_id, usubjid, kind, values=values,
-                          errors=exc.errors, status_code=422)
-    return render(request, "saved.html", status_code=201, study_id=study_id, usubjid=usubjid,
-                  kind=kind, title=FORMS[kind][0], record=data.records_one(record),
-                  grading=grading)
+                          errors=exc.errors, status_code=422, submission=submission)
+    domain = ENTRY_DOMAINS[kind]
+    seq = int(record[f"{domain}SEQ"])
+    request.session["saved"] = {"domain": domain, "seq": seq, "grading": grading,
+                                "replayed": replayed}
+    return RedirectResponse(f"/studies/{study_id}/subjects/{usubjid}/{kind}/saved/{seq}",
+                            status_code=303)
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/{kind}/saved/{seq}")
+def entry_saved(request: Request, study_id: str, usubjid: str, kind: str, seq: int
+                ) -> Response:
+    """The stored entry with its grade (the grading details of the save just made)."""
+    user = current_user(request)
+    if kind not in FORMS:
+        raise data.NotFound(kind)
+    domain = ENTRY_DOMAINS[kind]
+    record = _stored(request, study_id, usubjid, domain, seq, user)
+    saved = request.session.get("saved") or {}
+    if (saved.get("domain"), saved.get("seq")) == (domain, seq):
+        grading, replayed = saved["grading"], saved.get("replayed", False)
+    else:
+        grading, replayed = _stored_grading(domain, record), False
+    return render(request, "saved.html", study_id=study_id, usubjid=usubjid, kind=kind,
+                  title=FORMS[kind][0], record=data.records_one(record), grading=grading,
+                  replayed=replayed)
+
+
+def _stored_grading(domain: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The grades as stored (when the page is opened later than the save)."""
+    if domain == "LB":
+        return {"grade": record.get("LBTOXGR"), "term": record.get("LBTEST"), "rule": None,
+                "assumed": None}
+    if domain == "XC":
+        return {"crs": record.get("XCCRSGR"), "icans": record.get("XCICAGR")}
+    return {"grade": record.get("AETOXGR"), "scale": record.get("AETOXSCL")}
 
 
 def _correction_page(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
