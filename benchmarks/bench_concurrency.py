@@ -146,13 +146,15 @@ class Session(threading.Thread):
                     labs = r.json()["domains"]["LB"] if r is not None and r.is_success else []
                     if labs:
                         lab = self.rng.choice(labs)
+                        value = round(self.rng.uniform(0.05, 6.0), 2)
+                        if value == lab["LBSTRESN"]:  # a correction must change something
+                            value = round(value + 0.01, 2)
                         self._call(client, "POST", f"/api/studies/{STUDY}/corrections",
                                    headers=headers, json={
                                        "usubjid": subject, "domain": "LB",
-                                       "seq": lab["LBSEQ"], "version": lab["version"],
+                                       "seq": lab["LBSEQ"], "version": lab.get("version"),
                                        "reason": "load test recount",
-                                       "changes": {"LBSTRESN": round(
-                                           self.rng.uniform(0.05, 6.0), 2)}})
+                                       "changes": {"LBSTRESN": value}})
 
 
 def check_store(url: str, acknowledged: list[tuple[str, int]]) -> dict[str, object]:

@@ -137,16 +137,56 @@ def append_audit(connection: sa.Connection, rows: Mapping[str, Any] | Sequence[M
     if not batch:
         return 0
     previous = _head(connection)
-    chained = []
+    chained: list[tuple[Any, ...]] = []
     for row in batch:
         at = row["at"]
         if isinstance(at, dt.datetime) and at.tzinfo is not None:
             at = at.astimezone(dt.UTC)
         # Microsecond precision is what both backends store, so the hash reads back the same.
-        chained.append(full := {**row, "at": at})
-        previous = full["hash"] = chain_hash(previous, full)
-    connection.execute(AuditRecord.__table__.insert(), chained)
+        full = {**row, "at": at}
+        previous = chain_hash(previous, full)
+        chained.append((*(full.get(name) for name in CHAINED), previous))
+    _insert_rows(connection, chained)
     return len(chained)
+
+
+def _insert_rows(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Audit rows (values in CHAINED order, then the hash) into ``audit``: ``COPY FROM STDIN``
+    on PostgreSQL, one prepared executemany on SQLite (``at`` in SQLAlchemy's SQLite text
+    form, naive UTC), a Core insert elsewhere."""
+    names = (*CHAINED, "hash")
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        columns = ", ".join(f'"{n}"' for n in names)
+        import psycopg
+
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            with cursor.copy(f"COPY audit ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            # the primary message only: a DETAIL line would quote the row (patient data)
+            raise StoreError(f"The database refused the audit rows: "
+                             f"{exc.diag.message_primary}; nothing was written") from None
+        finally:
+            cursor.close()
+    elif dialect == "sqlite":
+        columns = ", ".join(f'"{n}"' for n in names)
+        marks = ", ".join("?" for _ in names)
+        text = [(_sqlite_time(row[0]), *row[1:]) for row in rows]
+        connection.exec_driver_sql(f"INSERT INTO audit ({columns}) VALUES ({marks})", text)
+    else:
+        connection.execute(AuditRecord.__table__.insert(),
+                           [dict(zip(names, row, strict=True)) for row in rows])
+
+
+def _sqlite_time(at: Any) -> Any:
+    if isinstance(at, dt.datetime):
+        if at.tzinfo is not None:
+            at = at.astimezone(dt.UTC).replace(tzinfo=None)
+        return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at
 
 
 @dataclass(frozen=True)
