@@ -32,6 +32,27 @@ def pava(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     return np.concatenate([np.full(int(c), m) for m, _, c in blocks]) if blocks else x
 
 
+def unimodal(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted unimodal (umbrella) regression: the fit that rises to one peak and then falls,
+    closest in weighted L2 (Stout 2008, "Unimodal regression via prefix isotonic regression").
+
+    For each split k the left part 0..k is fitted non-decreasing and the right part k+1.. non-
+    increasing; the union over k of these relaxed sets equals the union of the umbrella sets,
+    so the split with the smallest weighted error gives the umbrella fit (first split on ties).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    best, best_err = x, np.inf
+    for k in range(x.size):
+        left = pava(x[: k + 1], w[: k + 1])
+        right = pava(x[k + 1:][::-1], w[k + 1:][::-1])[::-1] if k + 1 < x.size else x[:0]
+        fit = np.concatenate([left, right])
+        err = float(np.sum(w * (x - fit) ** 2))
+        if err < best_err - 1e-12:
+            best, best_err = fit, err
+    return best
+
+
 def boin_estimates(n: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BOIN's Beta(0.05, 0.05) point estimates and inverse-variance weights."""
     n = np.asarray(n, dtype=np.float64)

@@ -40,6 +40,7 @@ class EscalationSpec:
     exposure_threshold: float | None = None
     assumed: bool = True
     note: str = "protocol has no escalation block: BOIN, target 0.3, cohorts of 3 assumed"
+    n_cap: int | None = None
 
 
 def escalation_spec(protocol: Any) -> EscalationSpec:
@@ -63,7 +64,8 @@ def escalation_spec(protocol: Any) -> EscalationSpec:
                           None if get("max_n", None) is None else int(get("max_n")),
                           None if skeleton is None else tuple(float(v) for v in skeleton),
                           None if eff is None else float(eff),
-                          None if exposure is None else float(exposure), assumed, note)
+                          None if exposure is None else float(exposure), assumed, note,
+                          None if get("n_cap", None) is None else int(get("n_cap")))
 
 
 def make_design(spec: EscalationSpec, n_doses: int) -> DoseDesign:
@@ -85,9 +87,10 @@ def make_design(spec: EscalationSpec, n_doses: int) -> DoseDesign:
         return CRM(skeleton=skeleton, target=spec.target, cohort_size=cs, n_cohorts=n_cohorts)
     if spec.design == "boin12":
         return BOIN12(n_doses=n_doses, phi_t=spec.target, cohort_size=cs, n_cohorts=n_cohorts,
-                      phi_e=spec.efficacy_target or 0.25,
+                      phi_e=spec.efficacy_target or 0.25, n_cap=spec.n_cap,
                       exposure_threshold=spec.exposure_threshold)
-    return BOIN(target=spec.target, n_doses=n_doses, cohort_size=cs, n_cohorts=n_cohorts)
+    return BOIN(target=spec.target, n_doses=n_doses, cohort_size=cs, n_cohorts=n_cohorts,
+                n_earlystop=spec.n_cap)
 
 
 @dataclass(frozen=True)

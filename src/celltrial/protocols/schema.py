@@ -307,6 +307,8 @@ class Escalation(_Assumable):
     (copies*day/ug) above which a patient counts as "expanded" for the BOIN12 utility.
     ``max_n`` caps the patients dosed during escalation; after it ends the recommended dose is
     expanded until it holds ``expansion_n`` patients in all (no expansion when absent).
+    ``n_cap`` stops escalation once that many patients are at the current dose (BOIN's
+    ``n.earlystop``, BOIN12's per-dose cap; none when absent).
     """
 
     design: Literal["3+3", "boin", "crm", "boin12"]
@@ -317,6 +319,7 @@ class Escalation(_Assumable):
     efficacy_target: float | None = Field(default=None, gt=0, lt=1)
     exposure_threshold: float | None = Field(default=None, gt=0)
     expansion_n: int | None = Field(default=None, ge=1)
+    n_cap: int | None = Field(default=None, ge=1)
 
 
 class Options(_Frozen):
