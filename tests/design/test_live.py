@@ -108,3 +108,31 @@ def test_boin12_reads_response_and_exposure():
     # no response and no expansion: dose 1 is undesirable, untried dose 2 wins -> escalate
     flat = live_decision(adsl(COHORT_1), protocol, adrs.assign(AVALC="NR"), adpp.iloc[:0])
     assert (flat.decision.action, flat.decision.dose) == ("escalate", 2)
+
+
+def tite_adsl(rows, cut):
+    """rows: (USUBJID, dose, DLT-evaluable, DLT, first infusion); LSTALVDT = the data cut."""
+    frame = adsl(rows)
+    frame["TRTSDT"] = frame["TRTSDTM"].dt.normalize()
+    frame["LSTALVDT"] = pd.Timestamp(cut)
+    frame["DTHFL"], frame["HSCTFL"], frame["EOSSTT"] = "N", "N", "ONGOING"
+    return frame
+
+
+def test_tite_boin_counts_patients_still_inside_the_dlt_window():
+    protocol = SimpleNamespace(id="demo", dose_levels=LEVELS, dlt=SimpleNamespace(window_days=28),
+                               escalation={"design": "tite-boin", "target": 0.3})
+    rows = COHORT_1 + [("S4", 2, "N", None, "2024-02-20"), ("S5", 2, "N", None, "2024-02-22"),
+                       ("S6", 2, "N", None, "2024-02-26")]
+    # cut 2024-03-01: S4-S6 followed 10, 8 and 4 of 28 days -> 3 of 3 pending: wait
+    result = live_decision(tite_adsl(rows, "2024-03-01"), protocol)
+    assert result.design == "TITEBOIN"
+    assert result.data.followup[3:] == pytest.approx((10 / 28, 8 / 28, 4 / 28))
+    assert (result.decision.action, result.decision.dose) == ("wait", 2)
+    assert result.counts["n_pending"].tolist() == [0, 3, 0, 0]
+    # a DLT in S4 (complete) and S5 evaluable without DLT: 1 of 3 pending, 1 DLT in 2 complete
+    rows[3] = ("S4", 2, "Y", "Y", "2024-02-20")
+    rows[4] = ("S5", 2, "Y", "N", "2024-02-22")
+    result = live_decision(tite_adsl(rows, "2024-03-01"), protocol)
+    assert result.decision.action in ("stay", "de-escalate")
+    assert result.counts["n_evaluable"].tolist() == [3, 2, 0, 0]

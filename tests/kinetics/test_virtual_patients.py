@@ -88,7 +88,7 @@ def test_exposure_reference_is_the_median_car_t_peak():
     out = simulate_cohort(protocol, patients, 1, np.random.default_rng(6),
                           late_days(protocol), CD7Model())
     peak = (out.early.states[:, :29, 0] + out.early.states[:, :29, 1]).max(axis=1)
-    assert EXPOSURE_REFERENCE / 1.5 < np.median(peak) < EXPOSURE_REFERENCE * 1.5
+    assert EXPOSURE_REFERENCE / 1.15 < np.median(peak) < EXPOSURE_REFERENCE * 1.15
 
 
 # ------------------------------------------------------------------ death and its cause

@@ -60,6 +60,29 @@ def test_every_assumed_value_has_a_rationale(pid: str) -> None:
 
 
 @pytest.mark.parametrize("pid", IDS)
+def test_product_cd7_editing_is_stated_or_an_assumption_with_its_rationale(pid: str) -> None:
+    """Product CD7 editing is protocol data (it sets the model's fratricide): none of the five
+    registrations says whether CD7 is knocked out or blocked, so each file marks it assumed."""
+    iv = load(pid).intervention
+    assert iv.cd7_editing in ("knockout", "pebl", "natural_selection", "none", "unknown")
+    assert "cd7_editing" in iv.model_fields_set                  # written in the file
+    assert iv.cd7_editing_assumed and iv.cd7_editing_rationale
+    assert iv.cd7_editing == "unknown"
+
+
+def test_cd7_editing_defaults_to_unknown_and_takes_every_value(protocol_data) -> None:
+    from celltrial.protocols import Protocol
+
+    del protocol_data["intervention"]["cd7_editing"]
+    del protocol_data["intervention"]["cd7_editing_assumed"]
+    del protocol_data["intervention"]["cd7_editing_rationale"]
+    assert Protocol.model_validate(protocol_data).intervention.cd7_editing == "unknown"
+    for value in ("knockout", "pebl", "natural_selection", "none"):
+        protocol_data["intervention"]["cd7_editing"] = value
+        assert Protocol.model_validate(protocol_data).intervention.cd7_editing == value
+
+
+@pytest.mark.parametrize("pid", IDS)
 def test_endpoint_names_are_verbatim_from_the_registration(pid: str) -> None:
     if not SEEDS.is_dir():
         pytest.skip(f"registrations not found at {SEEDS}")

@@ -66,6 +66,9 @@ _DELETE = object()
     ("dlt.rules.0.scale", "who", "dlt.rules[0].scale", "'ctcae' or 'astct'"),
     ("intervention.split.0.fraction", 1.5, "intervention.split[0].fraction", "less than or equal to 1"),
     ("unexpected_field", 1, "unexpected_field", "Extra inputs are not permitted"),
+    ("intervention.cd7_editing", "talen", "intervention.cd7_editing", "'knockout'"),
+    ("intervention.cd7_editing_rationale", None, "intervention",
+     "an assumed `cd7_editing` needs a one-line `cd7_editing_rationale`"),
     ("id", "Bad Id", "id", "pattern"),
 ])
 def test_bad_input_names_the_field(protocol_data: dict[str, Any],

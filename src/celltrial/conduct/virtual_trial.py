@@ -43,6 +43,7 @@ FIRST_INFUSION = dt.date(2025, 1, 6)
 """First infusion of the first patient of every virtual study."""
 
 STAGGER_DAYS = 7
+WAIT_DAYS = 7  # a time-to-event design asked to wait: look again a week later
 """Days between the first infusions of patients of one cohort (sentinel dosing; assumption,
 the usual stagger of CAR-T phase I cohorts)."""
 
@@ -147,6 +148,9 @@ def run_virtual_trial(protocol: Any, n_patients: int, seed: int, *,
         if steps:
             decided_on = start - dt.timedelta(days=1)
             verdict = decide(apply_data_cut(rows.frames(), decided_on), protocol)
+            if verdict.decision.action == "wait":  # time-to-event designs: too many pending
+                start += dt.timedelta(days=WAIT_DAYS)
+                continue
             if verdict.decision.action == "stop" or verdict.decision.dose is None:
                 stopped = f"the design stopped: {verdict.decision.reason}"
                 break

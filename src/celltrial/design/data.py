@@ -18,8 +18,10 @@ import numpy as np
 
 from celltrial.errors import invalid
 
-Action = Literal["escalate", "stay", "de-escalate", "stop"]
-ACTIONS: tuple[str, ...] = ("escalate", "stay", "de-escalate", "stop")
+Action = Literal["escalate", "stay", "de-escalate", "stop", "wait"]
+ACTIONS: tuple[str, ...] = ("escalate", "stay", "de-escalate", "stop", "wait")
+"""``wait``: enrol nobody now (time-to-event designs, too many patients still inside the DLT
+window); ``dose`` is where enrolment resumes unless the complete data say otherwise."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,11 @@ class EscalationData:
 
     ``doses`` are 1-based dose indices, ``dlt`` 0/1 per patient; ``efficacy`` (0/1) and
     ``exposure`` (e.g. CAR-T AUC0-28d, copies/ug gDNA x day) are optional and may hold
-    ``None`` for a patient not yet evaluable. ``current_dose`` is the dose the last cohort
-    received (defaults to the last patient's dose; ``start_dose`` when nobody is enrolled).
+    ``None`` for a patient not yet evaluable. ``followup`` (optional) is the fraction of the
+    DLT window each patient has been observed (1 or None: complete); a patient with DLT 0 and
+    followup < 1 is pending (`celltrial.design.tite`). ``current_dose`` is the dose the last
+    cohort received (defaults to the last patient's dose; ``start_dose`` when nobody is
+    enrolled).
     """
 
     n_doses: int
@@ -38,6 +43,7 @@ class EscalationData:
     efficacy: tuple[int | None, ...] | None = None
     exposure: tuple[float | None, ...] | None = None
     current_dose: int | None = None
+    followup: tuple[float | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_doses, int | np.integer) or self.n_doses < 1:
@@ -70,6 +76,15 @@ class EscalationData:
                         raise invalid("exposure", v, "a finite number >= 0 or None")
                 values = tuple(None if v is None else float(v) for v in values)
             object.__setattr__(self, name, values)
+        if self.followup is not None:
+            values = tuple(None if v is None else float(v) for v in self.followup)
+            if len(values) != len(self.doses):
+                raise invalid("followup", f"{len(values)} values",
+                              f"one per patient ({len(self.doses)})")
+            for v in values:
+                if v is not None and (not math.isfinite(v) or v < 0):
+                    raise invalid("followup", v, "a fraction of the DLT window >= 0 or None")
+            object.__setattr__(self, "followup", values)
         if self.current_dose is None:
             if self.doses:
                 object.__setattr__(self, "current_dose", self.doses[-1])
@@ -104,8 +119,9 @@ class EscalationData:
         if self.exposure is not None or exposure is not None:
             exp = (self.exposure or (None,) * self.n_patients) + tuple(
                 exposure if exposure is not None else (None,) * len(dlt))
+        fup = None if self.followup is None else self.followup + (None,) * len(dlt)
         return EscalationData(self.n_doses, self.doses + (dose,) * len(dlt),
-                              self.dlt + tuple(dlt), eff, exp, dose)
+                              self.dlt + tuple(dlt), eff, exp, dose, fup)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ import pandas as pd
 from celltrial.design.data import Decision, DoseDesign, EscalationData, Selection
 from celltrial.errors import NotComputable, invalid
 
-DESIGN_NAMES = ("boin", "3+3", "crm", "boin12")
+DESIGN_NAMES = ("boin", "3+3", "crm", "boin12", "tite-boin", "tite-crm")
+TITE_DESIGNS = ("tite-boin", "tite-crm")
 
 
 @dataclass(frozen=True)
@@ -74,23 +75,28 @@ def make_design(spec: EscalationSpec, n_doses: int) -> DoseDesign:
     from celltrial.design.boin12 import BOIN12
     from celltrial.design.crm import CRM
     from celltrial.design.three_plus_three import ThreePlusThree
+    from celltrial.design.tite import TITEBOIN, TITECRM
 
     cs = spec.cohort_size
     n_cohorts = max(1, -(-(spec.max_n or 10 * cs) // cs))
     if spec.design == "3+3":
         return ThreePlusThree(n_doses)
-    if spec.design == "crm":
+    if spec.design in ("crm", "tite-crm"):
         skeleton = spec.skeleton or tuple(np.round(np.linspace(
             spec.target / 3, min(0.9, spec.target * 2), n_doses), 3))
         if len(skeleton) != n_doses:
             raise invalid("escalation.skeleton", skeleton, f"{n_doses} probabilities")
+        if spec.design == "tite-crm":
+            return TITECRM(skeleton=skeleton, target=spec.target, cohort_size=cs,
+                           n_cohorts=n_cohorts)
         return CRM(skeleton=skeleton, target=spec.target, cohort_size=cs, n_cohorts=n_cohorts)
     if spec.design == "boin12":
         return BOIN12(n_doses=n_doses, phi_t=spec.target, cohort_size=cs, n_cohorts=n_cohorts,
                       phi_e=spec.efficacy_target or 0.25, n_cap=spec.n_cap,
                       exposure_threshold=spec.exposure_threshold)
-    return BOIN(target=spec.target, n_doses=n_doses, cohort_size=cs, n_cohorts=n_cohorts,
+    boin = BOIN(target=spec.target, n_doses=n_doses, cohort_size=cs, n_cohorts=n_cohorts,
                 n_earlystop=spec.n_cap)
+    return TITEBOIN(boin) if spec.design == "tite-boin" else boin
 
 
 @dataclass(frozen=True)
@@ -138,12 +144,33 @@ def exposure_by_subject(adpp: pd.DataFrame | None, paramcd: str = "AUC28_QPCR"
     return {str(u): float(v) for u, v in zip(rows["USUBJID"], rows["AVAL"], strict=True)}
 
 
+def pending_followup(treated: pd.DataFrame, window_days: float) -> pd.Series:
+    """Fraction of the DLT window observed for each infused patient still in it: not
+    DLT-evaluable yet, alive, no allogeneic HSCT, not discontinued, and followed (last date
+    known alive LSTALVDT minus first infusion TRTSDT) for less than ``window_days``. NaN for
+    everyone else (evaluable, or lost to the window: those never enter a design)."""
+    need = {"TRTSDT", "LSTALVDT"}
+    if not need <= set(treated.columns):
+        return pd.Series(np.nan, index=treated.index)
+    days = (pd.to_datetime(treated["LSTALVDT"]) - pd.to_datetime(treated["TRTSDT"])).dt.days
+    out = treated.get("DTHFL", pd.Series("N", index=treated.index)).astype(str).eq("Y") | \
+        treated.get("HSCTFL", pd.Series("N", index=treated.index)).astype(str).eq("Y") | \
+        treated.get("EOSSTT", pd.Series("", index=treated.index)).astype(str).eq(
+            "DISCONTINUED")
+    waiting = (treated["DLTEVLFL"].astype(str).str.upper() != "Y") & ~out & \
+        days.notna() & (days < window_days)
+    return (days.clip(lower=0) / window_days).where(waiting)
+
+
 def escalation_data_from_adsl(adsl: pd.DataFrame, n_doses: int,
                               efficacy: dict[str, int] | None = None,
-                              exposure: dict[str, float] | None = None
+                              exposure: dict[str, float] | None = None,
+                              window_days: float | None = None
                               ) -> tuple[EscalationData, pd.DataFrame]:
     """EscalationData (evaluable patients in order of first infusion) and the count table;
-    ``efficacy``/``exposure`` by USUBJID add those outcomes (None where a subject has none)."""
+    ``efficacy``/``exposure`` by USUBJID add those outcomes (None where a subject has none).
+    With ``window_days`` (time-to-event designs) patients still inside the DLT window enter
+    too, with the fraction of the window observed as ``followup``."""
     need = ("USUBJID", "TRT01AN", "DLTEVLFL", "DLTFL")
     missing = [c for c in need if c not in adsl.columns]
     if missing:
@@ -159,18 +186,25 @@ def escalation_data_from_adsl(adsl: pd.DataFrame, n_doses: int,
         row = bad.iloc[0]
         raise invalid(f"ADSL TRT01AN of {row['USUBJID']}", row["TRT01AN"],
                       f"a dose index in 1..{n_doses}")
-    evaluable = treated[treated["DLTEVLFL"].astype(str).str.upper() == "Y"]
+    is_evaluable = treated["DLTEVLFL"].astype(str).str.upper() == "Y"
+    fraction = pending_followup(treated, window_days) if window_days else None
+    enters = is_evaluable if fraction is None else (is_evaluable | fraction.notna())
+    evaluable = treated[enters]
     doses = tuple(int(v) for v in evaluable["_dose"])
     dlt = tuple(int(str(v).upper() == "Y") for v in evaluable["DLTFL"])
     current = int(treated["_dose"].iloc[-1]) if not treated.empty else None
     subjects = [str(u) for u in evaluable["USUBJID"]]
     eff = None if efficacy is None else tuple(efficacy.get(u) for u in subjects)
     expo = None if exposure is None else tuple(exposure.get(u) for u in subjects)
-    data = EscalationData(n_doses, doses, dlt, eff, expo, current_dose=current)
-    pending = treated[treated["DLTEVLFL"].astype(str).str.upper() != "Y"]
+    fup = None if fraction is None else tuple(
+        None if pd.isna(v) else float(v) for v in fraction[enters])
+    data = EscalationData(n_doses, doses, dlt, eff, expo, current_dose=current, followup=fup)
+    pending = treated[~is_evaluable]
     counts = pd.DataFrame({
         "dose": range(1, n_doses + 1),
-        "n_evaluable": data.n(),
+        "n_evaluable": np.bincount(np.asarray(evaluable["_dose"][is_evaluable[enters]],
+                                              dtype=int) - 1, minlength=n_doses)[:n_doses]
+        if is_evaluable.any() else np.zeros(n_doses, dtype=int),
         "n_dlt": data.y(),
         "n_pending": np.bincount(pending["_dose"].astype(int) - 1, minlength=n_doses)[:n_doses]
         if not pending.empty else np.zeros(n_doses, dtype=int),
@@ -188,16 +222,21 @@ def live_decision(adsl: pd.DataFrame, protocol: Any, adrs: pd.DataFrame | None =
     spec = escalation_spec(protocol)
     design = make_design(spec, len(levels))
     wants_efficacy = spec.design == "boin12"
+    window = None
+    if spec.design in TITE_DESIGNS:
+        dlt = getattr(protocol, "dlt", None)
+        window = float(getattr(dlt, "window_days", 0) or 28)
     data, counts = escalation_data_from_adsl(
         adsl, len(levels), efficacy_by_subject(adrs) if wants_efficacy else None,
-        exposure_by_subject(adpp) if wants_efficacy else None)
+        exposure_by_subject(adpp) if wants_efficacy else None, window)
     if wants_efficacy:
         eff = np.array([v if v is not None else 0 for v in (data.efficacy or ())], dtype=int)
         counts["n_response"] = np.bincount(np.asarray(data.doses, dtype=int) - 1, eff,
                                            minlength=len(levels))[: len(levels)].astype(int) \
             if data.n_patients else 0
     counts.insert(1, "level", [lv.id for lv in levels])
-    if "DLTEVLFL" in adsl.columns and data.n_patients == 0 and data.current_dose is not None:
+    if "DLTEVLFL" in adsl.columns and data.n_patients == 0 and data.current_dose is not None \
+            and window is None:
         decision = Decision("stay", data.current_dose, "no DLT-evaluable patient yet: "
                             "complete the DLT window of the current cohort")
     else:

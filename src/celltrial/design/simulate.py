@@ -303,11 +303,14 @@ def three_plus_three_lockstep(design: DoseDesign, p: np.ndarray, size: int,
 
 def crm_lockstep(design: DoseDesign, p: np.ndarray, size: int, rng: np.random.Generator
                  ) -> Totals:
-    """CRM trials in lockstep: the grid posterior of every trial is one matrix product."""
+    """CRM trials in lockstep: the quadrature posterior of every trial is one matrix product
+    and the rules are `CRM.decide_batch` / `CRM.select_batch`, the same code as
+    `CRM.next_dose` / `CRM.select` (plug-in estimate, no skipping from the current dose,
+    coherence after a DLT in the last cohort, safety stop at dose 1)."""
     from celltrial.design.crm import CRM
 
     assert isinstance(design, CRM)
-    block = 4096  # bounds the (trials x grid) posterior matrix to ~26 MB
+    block = 16384  # bounds the (states x nodes) posterior matrix to ~60 MB
     if size > block:
         parts = [crm_lockstep(design, p, min(block, size - i), rng)
                  for i in range(0, size, block)]
@@ -319,36 +322,32 @@ def crm_lockstep(design: DoseDesign, p: np.ndarray, size: int, rng: np.random.Ge
     k1 = k + 1
     cs = design.cohort_size
     thr = binomial_thresholds(np.append(p, 0.0), cs)
-    log_p, log_q, prior_log_w, p_grid = design.grid_tables()
-    low_tail = design.grid_low_tail()
     d = np.full(size, design.start_dose - 1, dtype=np.intp)
-    highest = d.copy()
     stopped = np.zeros(size, dtype=bool)
     n = np.zeros((size, k1), dtype=np.int16)
     y = np.zeros((size, k1), dtype=np.int16)
     rows = np.arange(size)
-    for _ in range(design.n_cohorts):
+    for c in range(design.n_cohorts):
         u = rng.random(size, dtype=np.float32)
-        dd = np.where(stopped, k, d)
+        dd = np.where(stopped, k, d)  # stopped trials park on the dummy dose (p = 0)
         yn = sum((u > thr[j][dd]).astype(np.int16) for j in range(cs))
         n[rows, dd] += cs
         y[rows, dd] += yn
-        nk = n[:, :k].astype(np.float64)
-        yk = y[:, :k].astype(np.float64)
-        loglik = yk @ log_p + (nk - yk) @ log_q + prior_log_w[None, :]
-        loglik -= loglik.max(axis=1, keepdims=True)
-        post = np.exp(loglik)
-        post /= post.sum(axis=1, keepdims=True)
-        p_low_tox = post @ low_tail  # P(p_1 > target | data)
-        stopped |= (p_low_tox > design.stop_probability) & (n[:, 0] >= design.stop_min_n)
-        mean = post @ p_grid  # (size, k) posterior mean DLT probability
-        best = np.argmin(np.abs(mean - design.target), axis=1)
-        d = np.minimum(best, highest + 1)
-        highest = np.maximum(highest, d)
+        if c == design.n_cohorts - 1:
+            break  # maximum sample size: only the selection follows
+        # trials in the same state (counts, current dose, DLT in the last cohort) take the
+        # same decision: decide once per distinct state
+        key = np.column_stack([n[:, :k], y[:, :k], d, yn > 0]).astype(np.int16)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        nxt, stop, _ = design.decide_batch(uniq[:, :k], uniq[:, k:2 * k], uniq[:, 2 * k],
+                                           uniq[:, 2 * k + 1] > 0)
+        stopped |= stop[inv]
+        d = np.where(stopped, d, nxt[inv])
     nk = n[:, :k]
     yk = y[:, :k]
-    tried_top = k - 1 - np.argmax(nk[:, ::-1] > 0, axis=1)
-    sel = np.where(stopped, -1, np.minimum(best, tried_top))
+    uniq, inv = np.unique(np.column_stack([nk, yk]), axis=0, return_inverse=True)
+    sel = np.where(stopped, -1, design.select_batch(uniq[:, :k], uniq[:, k:])[inv.reshape(-1)])
     return Totals(np.bincount(np.where(sel < 0, k, sel), minlength=k1).astype(np.int64),
                   nk.sum(axis=0, dtype=np.int64), yk.sum(axis=0, dtype=np.int64), size)
 

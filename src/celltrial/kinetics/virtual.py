@@ -34,9 +34,10 @@ import pandas as pd
 from celltrial.errors import CelltrialError, invalid
 from celltrial.kinetics.engine import Infusion, Trajectory, simulate
 from celltrial.kinetics.mechanistic import (
-    CELLS_PER_UG_GDNA, CRS_LINK, ICANS_LINK, CD7Model, effectors_per_ul, initial_state,
+    CELLS_PER_UG_GDNA, CRS_LINK, ICANS_LINK, CD7Model, effectors_per_ul, extinction_floor,
+    initial_state,
 )
-from celltrial.kinetics.parameters import draw_parameters
+from celltrial.kinetics.parameters import FRATRICIDE_FREE_EDITING, draw_parameters
 
 DIAGNOSIS_WEIGHTS: dict[str, float] = {
     "AML": 3.0, "MPAL": 1.0, "T-ALL": 4.0, "ETP-ALL": 1.0, "T-LBL": 2.0, "B-ALL": 1.0,
@@ -306,14 +307,25 @@ each). ``resistant`` and ``escape_shift`` act on the model parameters
 DISEASE: dict[str, DiseaseFigure] = {f.name: f for f in DISEASE_FIGURES}
 
 
-def patient_parameters(patients: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def product_cd7_editing(protocol: Any) -> str:
+    """The product's CD7 editing from the protocol (``intervention.cd7_editing``; ``unknown``
+    for a protocol object without it)."""
+    return str(getattr(protocol.intervention, "cd7_editing", "unknown"))
+
+
+def patient_parameters(patients: pd.DataFrame, rng: np.random.Generator, *,
+                       cd7_editing: str = "unknown") -> dict[str, np.ndarray]:
     """Model parameters of each patient (one row of ``patients`` each): between-patient
     variability of :func:`~celltrial.kinetics.parameters.draw_parameters`, primary
-    expansion failure (:data:`EXPANSION_FAILURE`), and the diagnosis (:data:`DISEASE_FIGURES`):
+    expansion failure (:data:`EXPANSION_FAILURE`), the product (``cd7_editing``, protocol
+    data: a CD7-edited product, knockout or PEBL, has no fratricide, ``k_fratricide`` = 0;
+    any other keeps the typical rate) and the diagnosis (:data:`DISEASE_FIGURES`):
     primary CD7-negative/dim disease (``resistant``: an escape clone of 5-50% of the blasts)
     and the size of the CD7-negative escape clone (``escape_shift``)."""
     n = len(patients)
     params = draw_parameters(n, rng)
+    if cd7_editing in FRATRICIDE_FREE_EDITING:
+        params["k_fratricide"] = np.zeros(n)
     failure = rng.uniform(size=n) < EXPANSION_FAILURE[0]
     params["rho"] = np.where(failure, params["rho"] * EXPANSION_FAILURE[1], params["rho"])
     diagnosis = (patients["diagnosis"].astype(str).tolist() if "diagnosis" in patients
@@ -362,12 +374,16 @@ def simulate_cohort(protocol: Any, patients: pd.DataFrame, level: int,
                     model: CD7Model | None = None) -> CohortOutcomes:
     """Trajectories of ``patients`` dosed at ``protocol.dose_levels[level]``, split fractions
     given or withheld by the protocol's hold rules (``celltrial.clinical.next_fraction``)
-    on the daily grades seen from the first fraction up to the next one."""
+    on the daily grades seen from the first fraction up to the next one. The product's CD7
+    editing (``protocol.intervention.cd7_editing``) sets fratricide
+    (:func:`patient_parameters`); the extinction floor is the parameters' own
+    (:func:`~celltrial.kinetics.mechanistic.extinction_floor`)."""
     from celltrial.clinical.split_hold import next_fraction
 
     model = model or CD7Model()
     n = len(patients)
-    params = patient_parameters(patients, rng)
+    params = patient_parameters(patients, rng, cd7_editing=product_cd7_editing(protocol))
+    floor = extinction_floor(params)
     u_crs, u_icans = rng.uniform(size=n), rng.uniform(size=n)
     cap = protocol.intervention.weight_cap_kg
     weight = patients["weight_kg"].to_numpy(float)
@@ -380,7 +396,8 @@ def simulate_cohort(protocol: Any, patients: pd.DataFrame, level: int,
         infusions = [Infusion(float(frac.day), effectors_per_ul(
             per_kg * frac.fraction * scale * (given > f), params["blood_fraction"]))
             for f, frac in enumerate(split)]
-        return simulate(model, params, y0, list(range(EARLY_END + 1)), infusions=infusions)
+        return simulate(model, params, y0, list(range(EARLY_END + 1)), infusions=infusions,
+                        floor=floor)
 
     given = np.full(n, len(split))
     reasons: list[str | None] = [None] * n
@@ -404,7 +421,7 @@ def simulate_cohort(protocol: Any, patients: pd.DataFrame, level: int,
     il6 = early.state("IL6")
     y60 = early.states[:, -1, :]
     days = [d - EARLY_END for d in sorted({EARLY_END, *late_days})]
-    late = simulate(model, params, y60, days, dt=0.2)
+    late = simulate(model, params, y60, days, dt=0.2, floor=floor)
     late = Trajectory(np.asarray(days) + EARLY_END, late.states, late.backend, late.dtype)
     return CohortOutcomes(level, early, late, params,
                           crs_daily_grades(il6, u_crs)[:, : XC_DAYS + 1],
@@ -760,10 +777,11 @@ CD7POS_EXPOSURE_HR = 0.79
 (tisagenlecleucel, DLBCL) HR per 2-fold Cmax for the duration of response 0.79 (0.61-1.01);
 transferred to CD7 CAR-T (assumption)."""
 
-EXPOSURE_REFERENCE = 35.0
+EXPOSURE_REFERENCE = 30.0
 """CAR-T cells/uL at the peak (effector + memory, days 0-28) of a typical virtual patient:
-the median of the virtual population (checked by tests/kinetics/test_virtual_patients.py);
-the exposure at which ``cd7pos_relapse`` holds."""
+the median of the virtual population of a non-edited product (fratricide at its typical
+rate; 35 cells/uL without fratricide, before issue 17), checked by
+tests/kinetics/test_virtual_patients.py; the exposure at which ``cd7pos_relapse`` holds."""
 
 HSCT_DELAY_DAYS = 10.0
 """Median days from the first marrow assessment (+2 days) to allogeneic HSCT (log-normal,
@@ -841,18 +859,18 @@ def _daily_states(out: CohortOutcomes, k: int, end_day: int) -> np.ndarray:
     daily early trajectory, and between the late trajectory's days log-linear interpolation
     of the cell states (exact for exponential growth or decline), linear for IL-6."""
     from celltrial.kinetics.mechanistic import CELL_STATES
-    from celltrial.kinetics.parameters import EXTINCTION_FLOOR
 
     days = np.concatenate([out.early.days, out.late.days]).astype(float)
     values = np.concatenate([out.early.states[k], out.late.states[k]]).astype(float)
     days, first = np.unique(days, return_index=True)
     values = values[first]
+    floor = extinction_floor(out.params)
     grid = np.arange(end_day + 1, dtype=float)
     daily = np.empty((end_day + 1, values.shape[1]))
     for s in range(values.shape[1]):
         if CELL_STATES[s]:
             v = np.exp(np.interp(grid, days, np.log(np.maximum(values[:, s], 1e-30))))
-            daily[:, s] = np.where(v < EXTINCTION_FLOOR, 0.0, v)
+            daily[:, s] = np.where(v < floor, 0.0, v)
         else:
             daily[:, s] = np.interp(grid, days, values[:, s])
     return daily

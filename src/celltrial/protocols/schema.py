@@ -16,7 +16,7 @@ from celltrial.protocols import criteria
 
 __all__ = [
     "BagLimits", "Criterion", "DLTCensoring", "DLTDefinition", "DLTException", "DLTRule",
-    "DoseLevel",
+    "CD7Editing", "DoseLevel",
     "Eligibility", "Endpoint", "Intervention", "Options", "Protocol", "Schedule",
     "HoldRule", "SplitFraction", "STANDARD_VARIABLES", "Variable",
 ]
@@ -161,11 +161,24 @@ class HoldRule(_Assumable):
     action: Literal["withhold"] = "withhold"
 
 
+CD7Editing = Literal["knockout", "pebl", "natural_selection", "none", "unknown"]
+"""How the product keeps its CAR-T cells from killing each other through CD7 (fratricide):
+``knockout`` (CD7 gene disrupted, e.g. CRISPR; Gomes-Silva et al. Blood 2017), ``pebl``
+(a protein expression blocker keeps CD7 off the surface; Png et al. Blood Adv 2017),
+``natural_selection`` (no editing; the CAR masks CD7 and CD7-negative CAR-T cells survive
+culture; NS7CAR), ``none`` (no step against fratricide) or ``unknown``. Only ``knockout`` and
+``pebl`` are CD7-edited: the mechanistic model's fratricide rate is zero for them and takes
+its typical value otherwise (``celltrial.kinetics.parameters.fratricide_rate``)."""
+
+
 class Intervention(_Frozen):
-    """Product, dose levels (CAR+ cells/kg), split-infusion fractions, the hold rules between
-    fractions, and bag limits."""
+    """Product, its CD7 editing (``cd7_editing``, :data:`CD7Editing`), dose levels (CAR+
+    cells/kg), split-infusion fractions, the hold rules between fractions, and bag limits."""
 
     product: str
+    cd7_editing: CD7Editing = "unknown"
+    cd7_editing_assumed: bool = False
+    cd7_editing_rationale: str | None = None
     dose_levels: list[DoseLevel] = Field(min_length=1)
     split: list[SplitFraction] = Field(min_length=1)
     hold_rules: list[HoldRule] = Field(default_factory=list)
@@ -176,6 +189,13 @@ class Intervention(_Frozen):
     dose_tolerance: float = Field(ge=0, lt=1)
     dose_tolerance_assumed: bool = False
     dose_tolerance_rationale: str | None = None
+
+    @model_validator(mode="after")
+    def _cd7_editing_needs_rationale(self) -> Intervention:
+        if self.cd7_editing_assumed and not (self.cd7_editing_rationale
+                                             and self.cd7_editing_rationale.strip()):
+            raise ValueError("an assumed `cd7_editing` needs a one-line `cd7_editing_rationale`")
+        return self
 
 
 class Schedule(_Assumable):
@@ -301,7 +321,9 @@ class Escalation(_Assumable):
     """Which dose-escalation rule the study follows (read by ``celltrial escalate``).
 
     ``design`` is one of ``3+3`` (Storer 1989), ``boin`` (Liu & Yuan 2015), ``crm`` (power
-    model) or ``boin12`` (Lin et al. 2020, optimal biological dose from toxicity and efficacy);
+    model), ``boin12`` (Lin et al. 2020, optimal biological dose from toxicity and efficacy),
+    ``tite-boin`` (Yuan et al. 2018) or ``tite-crm`` (Cheung & Chappell 2000): the time-to-event
+    versions that let patients still inside the DLT window count by their follow-up;
     ``target`` is the target DLT rate (phi, or phi_T for BOIN12), ``efficacy_target`` the
     lowest acceptable response rate (phi_E, BOIN12 only), ``exposure_threshold`` an AUC0-28d
     (copies*day/ug) above which a patient counts as "expanded" for the BOIN12 utility.
@@ -311,7 +333,7 @@ class Escalation(_Assumable):
     ``n.earlystop``, BOIN12's per-dose cap; none when absent).
     """
 
-    design: Literal["3+3", "boin", "crm", "boin12"]
+    design: Literal["3+3", "boin", "crm", "boin12", "tite-boin", "tite-crm"]
     target: float = Field(default=0.3, gt=0, lt=1)
     cohort_size: int = Field(default=3, ge=1)
     max_n: int | None = Field(default=None, ge=1)
