@@ -25,9 +25,13 @@ def test_argon2_hash_verifies_and_plain_password_is_not_stored(store):
 
 
 @pytest.mark.parametrize(("username", "role", "password", "message"), [
-    ("x", "sponsor", "long enough", r"Invalid `role`: got `'sponsor'`"),
-    ("x", "monitor", "short", r"Invalid `password`: got `5 characters`"),
-    ("", "monitor", "long enough", r"Invalid `username`"),
+    ("x", "sponsor", "long enough pass", r"Invalid `role`: got `'sponsor'`"),
+    ("x", "monitor", "short", r"Invalid `password`: got `5 characters`, must have at least 12"),
+    ("x", "monitor", "eleven char", r"Invalid `password`: got `11 characters`"),
+    ("", "monitor", "long enough pass", r"Invalid `username`"),
+    ("jdoe.monitor", "monitor", "JDOE.Monitor", r"Invalid `password`: got the user name"),
+    ("x", "monitor", "Qwerty123456", r"Invalid `password`: got one of the most common"),
+    ("x", "monitor", "PASSWORD1234", r"Invalid `password`: got one of the most common"),
 ])
 def test_bad_users_are_refused(store, username, role, password, message):
     with pytest.raises(StoreError, match=message):
@@ -35,6 +39,15 @@ def test_bad_users_are_refused(store, username, role, password, message):
 
 
 def test_usernames_are_unique(store):
-    add_user(store, "stat", "statistician", "long enough")
+    add_user(store, "stat", "statistician", "long enough pass")
     with pytest.raises(StoreError, match="must be new"):
-        add_user(store, "stat", "monitor", "long enough")
+        add_user(store, "stat", "monitor", "long enough pass")
+
+
+def test_the_shipped_common_password_list_is_read_lower_cased():
+    from celltrial.store.users import common_passwords
+
+    listed = common_passwords()
+    assert len(listed) >= 9_000
+    assert {"123456", "password", "qwerty123456"} <= listed
+    assert all(p == p.lower() and not p.startswith("## ") for p in listed)

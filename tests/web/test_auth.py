@@ -151,7 +151,7 @@ def test_random_secret_key_warns(monkeypatch, site) -> None:
     from celltrial.web import create_app
 
     monkeypatch.delenv("CELLTRIAL_SECRET_KEY", raising=False)
-    with pytest.warns(UserWarning, match="sessions do not survive a restart"):
+    with pytest.warns(UserWarning, match="random per-process key"):
         create_app(site.url)
     monkeypatch.setenv("CELLTRIAL_SECRET_KEY", "from-the-environment-" + "y" * 20)
     import warnings

@@ -42,6 +42,7 @@ def simulate_study_command(
     from celltrial.conduct import VIRTUAL_USER, parse_cut, run_virtual_trial
     from celltrial.config import default_database_url
     from celltrial.protocols import load
+    from celltrial.store.spreadsheet import neutralise_frame
 
     with user_errors():
         protocol = load(study)
@@ -76,7 +77,7 @@ def simulate_study_command(
         if csv_out is not None:
             csv_out.mkdir(parents=True, exist_ok=True)
             for name, frame in domains.items():
-                frame.to_csv(csv_out / f"{name.lower()}.csv", index=False)
+                neutralise_frame(frame).to_csv(csv_out / f"{name.lower()}.csv", index=False)
     counts = {name: len(frame) for name, frame in domains.items()}
     if as_json:
         console.print_json(json.dumps({**trial.as_dict(), "database": url,

@@ -1,4 +1,4 @@
-"""`celltrial web`: serve the web app for sites, add users."""
+"""`celltrial web`: serve the web app for sites, add users, set passwords, unlock accounts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import typer
 
 from celltrial.cli.common import DB_OPTION, console, user_errors
 
-web_app = typer.Typer(help="The web app for sites: serve it, add users.", no_args_is_help=True)
+web_app = typer.Typer(help="The web app for sites: serve it, add users, set passwords, "
+                      "unlock accounts.", no_args_is_help=True)
 
 
 @web_app.command("serve")
@@ -17,8 +18,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
 ) -> None:
-    """Serve the web app and JSON API with uvicorn (set CELLTRIAL_SECRET_KEY so that
-    sessions survive a restart)."""
+    """Serve the web app and JSON API with uvicorn (sessions live in the store; set
+    CELLTRIAL_SECRET_KEY so that login forms survive a restart, and CELLTRIAL_SECURE_COOKIES=1
+    behind TLS: docs/web.md)."""
     import uvicorn
 
     from celltrial.store import get_user  # noqa: F401 - fail early on a broken install
@@ -41,14 +43,13 @@ def add_user(
                                         help="Read the password from the first line of stdin."),
     db: str | None = DB_OPTION,
 ) -> None:
-    """Add a user; the password is prompted twice (hidden) or read from stdin."""
+    """Add a user; the password is prompted twice (hidden) or read from stdin.
+
+    Password policy: at least 12 characters, not the user name, not a common password."""
     from celltrial.store import add_user as store_add_user
     from celltrial.store import open_store
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     with user_errors():
         store = open_store(db)
         try:
@@ -57,6 +58,53 @@ def add_user(
             store.close()
     console.print(f"User [bold]{user.username}[/] added: role {user.role}"
                   + (f", site {user.site_id}" if user.site_id else ", all sites"))
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@web_app.command("set-password")
+def set_password(
+    username: str = typer.Argument(..., help="User name (login)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                        help="Read the password from the first line of stdin."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Set a user's password (policy as add-user); ends the user's sessions; audited."""
+    from celltrial.store import open_store
+    from celltrial.store.users import set_password as store_set_password
+
+    password = _read_password(password_stdin)
+    with user_errors():
+        store = open_store(db)
+        try:
+            revoked = store_set_password(store, username, password, by="cli",
+                                         reason="password set with celltrial web set-password")
+        finally:
+            store.close()
+    console.print(f"Password of [bold]{username}[/] set; {revoked} session(s) ended")
+
+
+@web_app.command("unlock-user")
+def unlock_user(
+    username: str = typer.Argument(..., help="User name (login)."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Unlock an account locked by failed logins (as the admin page does); audited."""
+    from celltrial.store import open_store
+    from celltrial.store.users import unlock_user as store_unlock
+
+    with user_errors():
+        store = open_store(db)
+        try:
+            done = store_unlock(store, username, by="cli",
+                                reason="unlocked with celltrial web unlock-user")
+        finally:
+            store.close()
+    console.print(f"[bold]{username}[/] " + ("unlocked" if done else "was not locked"))
 
 
 def register(app: typer.Typer) -> None:

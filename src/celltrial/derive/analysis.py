@@ -24,6 +24,7 @@ from celltrial.derive.adsl import build_adsl
 from celltrial.derive.adtte import build_adtte, options_of
 from celltrial.derive.endpoints import EndpointResult, compute_endpoints
 from celltrial.derive.timeline import Domains
+from celltrial.store.spreadsheet import neutralise_frame
 
 DATASET_ORDER = ("adsl", "adae", "adrs", "adtte", "adpc", "adpp", "adlb", "adis")
 
@@ -126,7 +127,7 @@ def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
         frame.attrs = {}
         parquet, csv = out_dir / f"{name}.parquet", out_dir / f"{name}.csv"
         frame.to_parquet(parquet, index=False)
-        frame.to_csv(csv, index=False)
+        neutralise_frame(frame).to_csv(csv, index=False)  # no formula cells (CSV injection)
         written += [parquet, csv]
     payload = {"study": analysis.study, "protocol_version": analysis.protocol_version,
                "options": analysis.options,

@@ -20,6 +20,7 @@ from celltrial.store.domains import DOMAINS
 from celltrial.store.engine import Store
 from celltrial.store.readers import CHUNK_ROWS, iter_csv, read_csv_file
 from celltrial.store.records import WriteSummary, read_domains, write_chunks
+from celltrial.store.spreadsheet import neutralise_frame
 from celltrial.store.validate import Source
 
 
@@ -59,7 +60,10 @@ def import_csv_dir(store: Store, study_id: str, path: str | Path, *, user: str,
 
 
 def export_csv_dir(store: Store, study_id: str, out_dir: str | Path) -> list[Path]:
-    """Write ``<DOMAIN>.csv`` for DM and every domain with records; returns the files."""
+    """Write ``<DOMAIN>.csv`` for DM and every domain with records; returns the files.
+
+    Text cells a spreadsheet would run as formulas (``=...``, ``+...``, ``-...``, ``@...``)
+    are written with a leading apostrophe (:mod:`celltrial.store.spreadsheet`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -72,6 +76,6 @@ def export_csv_dir(store: Store, study_id: str, out_dir: str | Path) -> list[Pat
             if var.type == "int":
                 text[var.name] = text[var.name].astype("Int64")
         file = out / f"{name}.csv"
-        text.to_csv(file, index=False)
+        neutralise_frame(text).to_csv(file, index=False)
         written.append(file)
     return written

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models: study, site, user, audit (ORM classes) and one table per SDTM domain.
+"""SQLAlchemy 2 models: study, site, user, session, login_throttle, audit (ORM classes) and one
+table per SDTM domain.
 
 The domain tables are built from :data:`celltrial.store.domains.DOMAINS` (one column per SDTM
 variable, upper-case names as in SDTM, ``id`` surrogate key, unique record key per study,
@@ -63,10 +64,47 @@ class User(Base):
     site_id: Mapped[str | None] = mapped_column(sa.String(32))
     password_hash: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    # Migration 0005: account state for the web app (docs/web.md, "Sessions and logins").
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    """Set while an administrator has disabled the account: no login, no session."""
+    locked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    """Set when too many consecutive logins failed; cleared by an administrator's unlock."""
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    """Consecutive failed logins (0 after a successful login or an unlock)."""
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     __table_args__ = (
         sa.CheckConstraint("role IN ('admin', 'investigator', 'coordinator', 'monitor', "
                            "'statistician')", name="role"),
     )
+
+
+class UserSession(Base):
+    """A login session of the web app (migration 0005). The browser's cookie carries a random
+    token; only its SHA-256 is stored here, so a copy of the table logs nobody in. A session
+    is valid while not revoked (logout, account disabled, password reset), used within the
+    idle timeout and younger than the absolute lifetime (celltrial.store.sessions)."""
+
+    __tablename__ = "session"
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.ForeignKey("user.username"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(256))
+    data: Mapped[str | None] = mapped_column(sa.Text)
+    """The session's own small state as JSON (its CSRF token, the last entry saved)."""
+
+
+class LoginThrottle(Base):
+    """Failed logins per client address in the current window (migration 0005), kept in the
+    store so that every worker process counts the same failures."""
+
+    __tablename__ = "login_throttle"
+    address: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    failures: Mapped[int] = mapped_column(sa.Integer)
 
 
 class AuditRecord(Base):

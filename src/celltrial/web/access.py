@@ -18,18 +18,20 @@ Scope = Literal["all", "own", "own_or_all_when_no_site"]
 @dataclass(frozen=True)
 class Rule:
     """What one role may do: read, write (capture and corrections), read the audit trail,
-    on which sites, and which DM variables are hidden from it."""
+    on which sites, which DM variables are hidden from it, and whether it administers the
+    users (the /admin/users page: reset passwords, disable, enable, unlock)."""
 
     read: bool
     write: bool
     audit: bool
     scope: Scope
     hidden: tuple[str, ...] = ()
+    users: bool = False
 
 
 RULES: dict[str, Rule] = {
     # role            read  write  audit  sites
-    "admin": Rule(True, True, True, "all"),
+    "admin": Rule(True, True, True, "all", users=True),
     "investigator": Rule(True, True, True, "own"),
     "coordinator": Rule(True, True, True, "own"),
     "monitor": Rule(True, False, True, "own_or_all_when_no_site"),

@@ -1,6 +1,8 @@
-"""The web application factory: ``create_app(database_url=None, secret_key=None)``.
+"""The web application factory: ``create_app(database_url=None, secret_key=None, *,
+max_body=None, settings=None)``.
 
-Run with ``celltrial web serve`` (uvicorn). The database must exist (``celltrial db init``).
+Run with ``celltrial web serve`` (uvicorn). The database must exist (``celltrial db init``,
+at migration 0005 or later: sessions live in the store).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from celltrial.store import open_store
-from celltrial.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Forbidden, LoginRequired
-from celltrial.web.auth import login_redirect
+from celltrial.web.auth import Forbidden, LoginRequired, login_redirect
 from celltrial.web.data import NotFound
 from celltrial.web.limits import BodyLimit, max_body_bytes
+from celltrial.web.sessions import SecurityHeaders, ServerSessions
+from celltrial.web.settings import WebSettings
 
 SECRET_ENV = "CELLTRIAL_SECRET_KEY"
 log = logging.getLogger("celltrial.web")
@@ -32,8 +35,9 @@ def _secret(secret_key: str | None) -> str:
     key = secret_key or os.environ.get(SECRET_ENV)
     if key:
         return key
-    message = (f"{SECRET_ENV} is not set: using a random per-process session key; sessions "
-               "do not survive a restart (and are not shared between worker processes)")
+    message = (f"{SECRET_ENV} is not set: using a random per-process key; a login form "
+               "opened before a restart (or served by another worker process) is refused "
+               "(sessions themselves live in the store)")
     warnings.warn(message, stacklevel=3)
     log.warning(message)
     return secrets.token_urlsafe(48)
@@ -44,16 +48,19 @@ def _is_api(request: Request) -> bool:
 
 
 def create_app(database_url: str | None = None, secret_key: str | None = None, *,
-               max_body: int | None = None) -> FastAPI:
+               max_body: int | None = None, settings: WebSettings | None = None) -> FastAPI:
     """The FastAPI app on the store at ``database_url`` (default: the configured database).
 
-    ``max_body``: request body limit in bytes (default ``$CELLTRIAL_MAX_BODY_BYTES`` or
-    1 MiB); larger bodies are answered 413 before they are read.
+    ``secret_key`` signs the login form's pre-session cookie (default
+    ``$CELLTRIAL_SECRET_KEY``). ``max_body``: request body limit in bytes (default
+    ``$CELLTRIAL_MAX_BODY_BYTES`` or 1 MiB); larger bodies are answered 413 before they are
+    read. ``settings``: session timeouts, lockout, throttling and cookie security (default
+    :meth:`WebSettings.from_env`, the ``CELLTRIAL_SESSION_*``, ``CELLTRIAL_LOGIN_*`` and
+    ``CELLTRIAL_SECURE_COOKIES`` variables).
     """
-    from starlette.middleware.sessions import SessionMiddleware
+    from celltrial.web import account, admin, api, auth, pages
 
-    from celltrial.web import api, auth, pages
-
+    settings = settings if settings is not None else WebSettings.from_env()
     store = open_store(database_url)
 
     @contextlib.asynccontextmanager
@@ -65,14 +72,19 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
     app.state.store = store
-    app.add_middleware(SessionMiddleware, secret_key=_secret(secret_key),
-                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE,
-                       same_site="lax", https_only=False)
+    app.state.settings = settings
+    # The last added runs first: headers on every answer (a 413 included), then the body
+    # limit, then the session.
+    app.add_middleware(ServerSessions, store=store, settings=settings,
+                       secret_key=_secret(secret_key))
     app.add_middleware(BodyLimit, limit=max_body_bytes(max_body))
+    app.add_middleware(SecurityHeaders, secure=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")),
               name="static")
     app.include_router(auth.router)
     app.include_router(api.router)
+    app.include_router(admin.router)
+    app.include_router(account.router)
     app.include_router(pages.router)
 
     @app.exception_handler(LoginRequired)

@@ -1,9 +1,16 @@
-"""Sessions, login/logout and CSRF.
+"""Sessions, login/logout, lockout and CSRF.
 
-- Session: Starlette's signed cookie (itsdangerous), httponly, SameSite=Lax, 8 hours; it holds
-  the user name and the CSRF token only. The user (role, site) is read from the store on every
-  request, so a changed role takes effect at once.
-- Passwords: :func:`celltrial.store.verify_password` (argon2id).
+- Session: server-side, in the store (:mod:`celltrial.web.sessions`,
+  :mod:`celltrial.store.sessions`). The cookie ``celltrial_session`` (``HttpOnly``,
+  ``SameSite=Lax``, ``Secure`` behind TLS) carries only a random token; a session ends at
+  logout (its row revoked: a copied cookie is worthless), after the idle timeout, at the
+  absolute lifetime, and when the account is disabled or its password set. The user (role,
+  site) is read from the store on every request, so a changed role takes effect at once.
+- Passwords: argon2id (:mod:`celltrial.store.users`), policy applied wherever one is set.
+- Logins (:func:`celltrial.store.sessions.attempt_login`): every failure gives the same
+  answer (:data:`WRONG_LOGIN`: it never says whether the user exists, is locked or disabled);
+  consecutive failures lock the account (an administrator unlocks it); too many failures from
+  one address answer 429 with ``Retry-After``.
 - CSRF: one random token per session (new at each login). Every HTML form carries it in the
   hidden field ``csrf_token``; every JSON write must send it in the ``X-CSRF-Token`` header
   (``GET /api/csrf`` returns it). A cross-site form can neither read the token nor set a
@@ -13,6 +20,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 from urllib.parse import quote
@@ -21,13 +29,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from celltrial.store import Store, UserInfo, get_user, verify_password
+from celltrial.store import Store, UserInfo
+from celltrial.store.sessions import LoginOutcome, attempt_login
+from celltrial.web.sessions import (
+    active_session,
+    begin_session,
+    client_address,
+    end_session,
+    settings_of,
+)
 
-SESSION_COOKIE = "celltrial_session"
-SESSION_MAX_AGE = 8 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-WRONG_LOGIN = "Wrong user name or password"
+WRONG_LOGIN = ("Wrong user name or password (an account is locked after repeated failures: "
+               "ask an administrator)")
 
 router = APIRouter()
 
@@ -72,23 +87,19 @@ def check_api_csrf(request: Request) -> None:
                         "the token of GET /api/csrf")
 
 
+def optional_user(request: Request) -> UserInfo | None:
+    """The logged-in user, or None."""
+    active = active_session(request)
+    return None if active is None else active.user
+
+
 def current_user(request: Request) -> UserInfo:
-    """The logged-in user (LoginRequired when none or when the user no longer exists)."""
-    username = request.session.get("user")
-    if not username:
-        raise LoginRequired()
-    user = get_user(store_of(request), username)
+    """The logged-in user (LoginRequired without a valid session: none, unknown, revoked,
+    idle, too old, or the account disabled)."""
+    user = optional_user(request)
     if user is None:
-        request.session.clear()
         raise LoginRequired()
     return user
-
-
-def _start_session(request: Request, username: str) -> str:
-    request.session.clear()
-    request.session["user"] = username
-    request.session["csrf"] = token = secrets.token_urlsafe(32)
-    return token
 
 
 def _safe_next(target: Any) -> str:
@@ -101,6 +112,19 @@ def _safe_next(target: Any) -> str:
 def login_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def _attempt(request: Request, username: str, password: str) -> LoginOutcome:
+    settings = settings_of(request)
+    return await run_in_threadpool(attempt_login, store_of(request), username, password,
+                                   address=client_address(request), at=settings.now(),
+                                   policy=settings.login)
+
+
+def _throttled(retry_after: int) -> str:
+    minutes = max(1, math.ceil(retry_after / 60))
+    return (f"Too many failed logins from your address: try again in {minutes} "
+            f"minute{'s' if minutes > 1 else ''}")
 
 
 @router.get("/login")
@@ -119,12 +143,16 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "")
     password = str(form.get("password") or "")
     target = _safe_next(form.get("next"))
-    ok = bool(username) and await run_in_threadpool(verify_password, store_of(request),
-                                                    username, password)
-    if not ok:
+    outcome = await _attempt(request, username, password) if username else LoginOutcome(None)
+    if outcome.retry_after is not None:
+        response = render(request, "login.html", status_code=429, next=target,
+                          error=_throttled(outcome.retry_after), username=username)
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if outcome.user is None:
         return render(request, "login.html", status_code=401, next=target, error=WRONG_LOGIN,
                       username=username)
-    _start_session(request, username)
+    await begin_session(request, outcome.user)
     return RedirectResponse(target, status_code=303)
 
 
@@ -132,7 +160,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     check_form_csrf(request, form)
-    request.session.clear()
+    await end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -147,21 +175,25 @@ async def api_login(request: Request) -> Response:
         return JSONResponse({"detail": "Invalid body: must be JSON"}, status_code=400)
     username = body.get("username") if isinstance(body, dict) else None
     password = body.get("password") if isinstance(body, dict) else None
-    if not isinstance(username, str) or not isinstance(password, str) or not await \
-            run_in_threadpool(verify_password, store_of(request), username, password):
+    if not isinstance(username, str) or not username or not isinstance(password, str):
         return JSONResponse({"detail": WRONG_LOGIN}, status_code=401)
-    token = _start_session(request, username)
-    user = get_user(store_of(request), username)
-    assert user is not None
+    outcome = await _attempt(request, username, password)
+    if outcome.retry_after is not None:
+        return JSONResponse({"detail": _throttled(outcome.retry_after)}, status_code=429,
+                            headers={"Retry-After": str(outcome.retry_after)})
+    if outcome.user is None:
+        return JSONResponse({"detail": WRONG_LOGIN}, status_code=401)
+    token = await begin_session(request, outcome.user)
+    user = outcome.user
     return JSONResponse({"username": user.username, "role": user.role,
                          "site_id": user.site_id, "csrf_token": token})
 
 
 @router.post("/api/logout")
-def api_logout(request: Request) -> Response:
+async def api_logout(request: Request) -> Response:
     current_user(request)
     check_api_csrf(request)
-    request.session.clear()
+    await end_session(request)
     return JSONResponse({"logged_out": True})
 
 

@@ -19,7 +19,7 @@ from celltrial.store.plausibility import vocabularies
 from celltrial.web import data
 from celltrial.web.access import rule_of
 from celltrial.web.auth import (CSRF_FIELD, Forbidden, check_form_csrf, csrf_token,
-                                current_user, store_of)
+                                current_user, optional_user, store_of)
 from celltrial.web.capture import (CORRECTABLE, ENTRY_DOMAINS, LAB_TESTS, FieldErrors,
                                    correct, enter, void)
 
@@ -29,15 +29,10 @@ router = APIRouter()
 
 def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> Response:
     """A page with the user (if any) and the session's CSRF token in its context."""
-    user = None
-    if request.session.get("user"):
-        try:
-            user = current_user(request)
-        except Exception:  # noqa: BLE001 - a page for an expired session still renders
-            user = None
+    user = optional_user(request)
     return templates.TemplateResponse(request, name, {
-        "user": user, "csrf_field": CSRF_FIELD, "csrf_token": csrf_token(request), **context},
-        status_code=status_code)
+        "user": user, "user_rule": rule_of(user) if user else None, "csrf_field": CSRF_FIELD,
+        "csrf_token": csrf_token(request), **context}, status_code=status_code)
 
 
 @dataclass(frozen=True)
