@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,33 @@ def test_screen_names_exactly_the_failing_criterion(patient):
                   patient(cd7_blast_pct=20.0))
     assert result.exit_code == 0, result.output
     assert "NOT ELIGIBLE" in result.output
-    failing = [line for line in result.output.splitlines() if line.strip().startswith("not met:")]
-    assert failing == ["  not met: I4 (inclusion) cd7_blast_pct > 30"]
+    failing = [line for line in result.output.splitlines()
+               if line.strip().startswith(("not satisfied:", "present:"))]
+    assert failing == ["  not satisfied: I4 (inclusion) cd7_blast_pct > 30"]
+
+
+def _finding_of(output: str, criterion: str) -> str:
+    row = next(line for line in output.splitlines() if line.startswith(f"│ {criterion} "))
+    return [cell.strip() for cell in row.split("│")][3]
+
+
+@pytest.mark.parametrize(("pregnant", "finding", "decision"), [
+    (False, "absent", "ELIGIBLE"),
+    (True, "present", "NOT ELIGIBLE"),
+])
+def test_screen_prints_an_exclusion_as_present_or_absent(patient, pregnant, finding, decision):
+    """Issue 10: "pregnant_or_lactating=false -> E1 met" read as excluded; the table now says
+    whether the excluding condition is present or absent."""
+    result = _run("screen", "--study", "nct04762485", "--patient",
+                  patient(pregnant_or_lactating=pregnant))
+    assert result.exit_code == 0, result.output
+    excl = next(c for c in json.loads(_run("screen", "--study", "nct04762485", "--patient",
+                                            patient(pregnant_or_lactating=pregnant),
+                                            "--json").output)["criteria"]
+                if "pregnant_or_lactating" in c["values"])
+    assert excl["kind"] == "exclusion" and excl["finding"] == finding
+    assert _finding_of(result.output, excl["id"]) == finding
+    assert f"Decision: {decision}" in result.output
 
 
 def test_screen_json(patient):
@@ -74,3 +100,25 @@ def test_dose_refusal_says_why():
     result = _run("dose", "--study", "nct04762485", "--level", "DL2", "--weight", "70",
                   "--concentration", "5e5", "--volume", "100")
     assert result.exit_code == 1 and "too little product" in result.output
+
+
+def test_screen_is_readable_at_80_columns(monkeypatch, tmp_path, eligible):
+    monkeypatch.setattr(common.console, "width", 80)  # after the autouse wide console
+    path = tmp_path / "patient.json"
+    path.write_text(json.dumps(eligible), encoding="utf-8")
+    result = CliRunner().invoke(app, ["screen", "--study", "nct04762485", "--patient",
+                                      str(path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line.rstrip()) for line in result.output.splitlines()) <= 80
+    assert re.search(r"finding +satisfied", result.output)
+    assert re.search(r"finding +absent", result.output)
+
+
+def test_screen_refuses_lvef_035_with_nyha_2(patient):
+    result = _run("screen", "--study", "nct04762485", "--patient",
+                  patient(lvef=0.35, nyha_class=2), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["eligible"] is False
+    failed = [c for c in data["criteria"] if c["status"] == "not met"]
+    assert [c["id"] for c in failed] == ["I5"]

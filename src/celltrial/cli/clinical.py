@@ -15,7 +15,8 @@ import typer
 
 from celltrial.cli.common import console, user_errors
 
-_STATUS_STYLE = {"met": "green", "not met": "bold red", "missing data": "yellow"}
+_FINDING_STYLE = {"satisfied": "green", "absent": "green", "not satisfied": "bold red",
+                  "present": "bold red", "missing data": "yellow"}
 
 
 def register(app: typer.Typer) -> None:
@@ -61,23 +62,24 @@ def screen_command(
         typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
         return
     table = Table(title=f"Eligibility: {protocol.id}",
-                  caption="An exclusion criterion is met when its excluding condition is absent.")
-    for column in ("id", "kind", "status", "rule", "values used"):
-        table.add_column(column, no_wrap=column in ("id", "kind", "status"))
+                  caption="Inclusion criteria: satisfied / not satisfied. Exclusion criteria: "
+                  "the excluding condition is absent / present (present excludes).")
+    for column in ("id", "kind", "finding", "rule", "values used"):
+        table.add_column(column, no_wrap=column in ("id", "kind", "finding"))
     table.add_column("criterion", overflow="fold")
     for c in result.criteria:
-        style = _STATUS_STYLE[c.status]
+        style = _FINDING_STYLE[c.finding]
         used = ", ".join(f"{k}={v}" for k, v in c.values.items())
         if c.missing:
             used += (", " if used else "") + "missing: " + ", ".join(c.missing)
-        table.add_row(c.id, c.kind, f"[{style}]{c.status}[/]", escape(c.rule), escape(used),
+        table.add_row(c.id, c.kind, f"[{style}]{c.finding}[/]", escape(c.rule), escape(used),
                       escape(c.text))
     console.print(table)
     verdict = {"eligible": "[bold green]ELIGIBLE[/]", "not eligible": "[bold red]NOT ELIGIBLE[/]",
                "incomplete": "[bold yellow]INCOMPLETE[/] (missing data)"}[result.decision]
     console.print(f"Decision: {verdict}")
     for c in result.failed:
-        console.print(f"  not met: {c.id} ({c.kind}) {escape(c.rule)}")
+        console.print(f"  {c.finding}: {c.id} ({c.kind}) {escape(c.rule)}")
     for c in result.incomplete:
         console.print(f"  missing data: {c.id} needs {', '.join(c.missing)}")
 

@@ -46,6 +46,19 @@ class CriterionResult:
     reading: str | None = None
     assumed: bool = False
 
+    @property
+    def finding(self) -> str:
+        """What was found, in the words a coordinator reads on a screening log: an inclusion
+        criterion is "satisfied" or "not satisfied"; an exclusion criterion's condition is
+        "absent" (the patient may go on) or "present" (excluded); "missing data" either way.
+        ``status`` says whether the criterion allows enrolment ("met"), which for an exclusion
+        criterion means its condition is absent."""
+        if self.status == "missing data":
+            return "missing data"
+        if self.kind == "inclusion":
+            return "satisfied" if self.status == "met" else "not satisfied"
+        return "absent" if self.status == "met" else "present"
+
 
 @dataclass(frozen=True)
 class ScreeningResult:
@@ -68,7 +81,8 @@ class ScreeningResult:
         return {"protocol": self.protocol_id, "eligible": self.eligible,
                 "decision": self.decision,
                 "criteria": [{"id": c.id, "kind": c.kind, "text": c.text, "rule": c.rule,
-                              "status": c.status, "values": dict(c.values),
+                              "status": c.status, "finding": c.finding,
+                              "values": dict(c.values),
                               "missing": list(c.missing), "reading": c.reading,
                               "assumed": c.assumed} for c in self.criteria]}
 
