@@ -152,3 +152,128 @@ def test_fit_to_a_virtual_study_reports_what_the_data_do_not_inform():
         table = fit.parameter_table()
         held = table[table["se"].isna()]["parameter"].tolist()
         assert held and all(name in note for name in held)
+
+
+# ---------------------------------------------------------------------------------------------
+# Objective function value (importance sampling), criteria, Omega structures
+
+STRONG_DOSE_EFFECT = 1.0   # true log Cmax per log dose in the covariate-selection data
+
+
+@pytest.fixture(scope="module")
+def covariate_fits():
+    """One data set (40 patients) with a true dose effect on Cmax and a null covariate (a
+    weight drawn independently of everything): fits without covariate, with the true one, with
+    the null one."""
+    data = simulate_adpc(40, seed=77, cmax_per_log_dose=STRONG_DOSE_EFFECT)
+    ids = data["USUBJID"].unique()
+    weight = dict(zip(ids, np.random.default_rng(5).normal(70.0, 12.0, len(ids)), strict=True))
+    data = data.assign(weight_kg=data["USUBJID"].map(weight))
+    return {name: fit_population(data, covariates=cov, seed=1)
+            for name, cov in (("base", ()), ("dose", ("dose_level",)),
+                              ("null", ("weight_kg",)))}
+
+
+def test_ofv_improves_when_the_true_covariate_is_added(covariate_fits):
+    base, dose = covariate_fits["base"], covariate_fits["dose"]
+    drop = base.ofv - dose.ofv
+    mc_se = np.hypot(base.ofv_se, dose.ofv_se)
+    assert 0 < mc_se < 1.0
+    assert drop > 3.84 and drop > 10 * mc_se          # LRT at 5%, far outside the MC error
+    assert base.aic - dose.aic > 2                    # AIC prefers the true covariate
+    assert base.bic > dose.bic
+    assert dose.n_parameters == base.n_parameters + 1
+    assert dose.aic == pytest.approx(dose.ofv + 2 * dose.n_parameters)
+    assert dose.bic == pytest.approx(dose.ofv + dose.n_parameters * np.log(40))
+
+
+def test_ofv_does_not_improve_materially_for_a_null_covariate(covariate_fits):
+    base, null = covariate_fits["base"], covariate_fits["null"]
+    drop = base.ofv - null.ofv
+    mc_se = np.hypot(base.ofv_se, null.ofv_se)
+    # nested model: the OFV may only fall, by a chi-square(1) amount (< 3.84 with 95%
+    # probability); -1 allows for SAEM's own Monte-Carlo error of the maximum
+    assert -1.0 - 3 * mc_se < drop < 3.84 + 3 * mc_se
+    assert null.aic > base.aic - 3 * mc_se            # AIC does not prefer the null covariate
+    (effect,) = null.covariate_effects.values()
+    assert effect.ci90_low < 0 < effect.ci90_high     # no effect found
+
+
+def test_summary_prints_ofv_and_criteria(covariate_fits):
+    fit = covariate_fits["dose"]
+    text = fit.summary()
+    assert f"OFV (-2LL, importance sampling) {fit.ofv:.2f} (MC SE {fit.ofv_se:.2f})" in text
+    assert f"AIC {fit.aic:.2f}" in text and f"BIC {fit.bic:.2f}" in text
+    assert "Standard errors: observed Fisher information by Louis' formula" in text
+    assert str(fit) == text
+
+
+CORR_TRUE = 0.6   # true correlation of the Tmax and Cmax random effects
+
+
+@pytest.fixture(scope="module")
+def correlated_data():
+    """100 patients from Stein 2019 with eta_Tmax and eta_Cmax correlated (rho 0.6)."""
+    import pandas as pd
+
+    from celltrial.kinetics.multiphasic import PARAMETERS, SCHEDULE_DAYS, simulate_observations
+
+    rng = np.random.default_rng(31)
+    omega = np.diag(STEIN_2019.omega2_array())
+    i, j = PARAMETERS.index("Tmax"), PARAMETERS.index("Cmax")
+    omega[i, j] = omega[j, i] = CORR_TRUE * np.sqrt(omega[i, i] * omega[j, j])
+    n = 100
+    phi = STEIN_2019.typical.as_log_array() + rng.multivariate_normal(np.zeros(6), omega, n)
+    t = np.array(SCHEDULE_DAYS, dtype=float)
+    value, blq = simulate_observations(phi, t, STEIN_2019.sigma, 50.0, rng)
+    frame = pd.DataFrame({"USUBJID": np.repeat([f"C{k:03d}" for k in range(n)], len(t)),
+                         "PARAMCD": "CARTQPCR", "TIME": np.tile(t, n), "AVAL": value.ravel(),
+                         "BLQFL": np.where(blq.ravel(), "Y", "N"), "LLOQ": 50.0})
+    frame.attrs["sample_corr"] = float(np.corrcoef(phi[:, i], phi[:, j])[0, 1])   # 0.726
+    return frame
+
+
+@pytest.fixture(scope="module")
+def omega_fits(correlated_data):
+    return {omega if isinstance(omega, str) else "block":
+            fit_population(correlated_data, covariates=(), seed=2, omega=omega)
+            for omega in ("diagonal", [("Tmax", "Cmax")])}
+
+
+def test_block_omega_recovers_the_true_correlation(omega_fits, correlated_data):
+    """The estimate is checked against the correlation the simulated random effects really have
+    (0.726 for this seed; SD of a sample correlation of 100 pairs at rho 0.6: about 0.065) and
+    against the population value 0.6."""
+    block = omega_fits["block"]
+    rho = block.omega_correlation["Tmax,Cmax"]
+    realised = correlated_data.attrs["sample_corr"]
+    assert abs(rho.value - realised) < 0.1
+    assert abs(rho.value - CORR_TRUE) < 0.2
+    assert rho.ci90_low < realised < rho.ci90_high
+    assert 0.02 < rho.se < 0.15
+    assert set(block.omega_correlation) == {"Tmax,Cmax"}
+    assert block.omega_matrix[1, 2] == pytest.approx(block.omega_covariance["Tmax,Cmax"].value)
+    assert "corr_Tmax,Cmax" in set(block.parameter_table()["parameter"])
+    assert block.as_prior().extra["omega_matrix"].shape == (6, 6)
+
+
+def test_ofv_prefers_the_true_block_omega(omega_fits):
+    diag, block = omega_fits["diagonal"], omega_fits["block"]
+    assert block.n_parameters == diag.n_parameters + 1
+    assert diag.ofv - block.ofv > 3.84 + 3 * np.hypot(diag.ofv_se, block.ofv_se)
+    assert block.aic < diag.aic and block.bic < diag.bic
+
+
+def test_full_omega_fits_every_covariance(correlated_data):
+    full = fit_population(correlated_data.head(12 * 60), covariates=(), seed=3, omega="full")
+    assert len(full.omega_correlation) == 15
+    assert np.all(np.linalg.eigvalsh(full.omega_matrix) > 0)
+    assert np.isfinite(full.ofv)
+    assert all(-1 < e.value < 1 for e in full.omega_correlation.values())
+
+
+def test_unknown_omega_structure_refused(data):
+    with pytest.raises(InvalidValue, match="Invalid `omega`"):
+        fit_population(data, omega="banded")
+    with pytest.raises(InvalidValue, match="Invalid `omega block`"):
+        fit_population(data, omega=[("Tmax", "Cmax"), ("Cmax", "alpha")])

@@ -16,12 +16,21 @@ TITE-BOIN (Yuan Y, Lin R, Li D, Nie L, Warren KE. Clin Cancer Res 2018;24:4921-4
   eliminating on data that a pending DLT could only make worse is conservative, never lax;
   stop when dose 1 is eliminated;
 - no escalation while the current dose has fewer than 3 complete patients: celltrial's rule,
-  stricter than the paper, so that an escalation never rests on imputed outcomes alone.
+  stricter than the paper, so that an escalation never rests on imputed outcomes alone;
+- at dose 1 with p^ >= lambda_d and patients pending there: wait (no lower dose to go to; the
+  R package TITEgBOIN 0.4.0 ``next_TITE_QuasiBOIN`` suspends accrual the same way).
+Options reproduce the later form of the design (Lin R, Yuan Y. Biostatistics 2020;21:807-824,
+as coded in TITEgBOIN): ``estimator="ess"`` takes p^ = y/(n - c + STFT) (observed DLTs over
+the effective sample size) instead of the imputation; ``eliminate_on="treated"`` applies the
+elimination rule to all treated patients with the DLTs observed so far (pending counted as no
+DLT, laxer than the default ``"complete"``); ``min_complete_to_escalate=0`` drops celltrial's
+rule. The simulator `celltrial.design.simulate_tite` measures both forms.
 
 TITE-CRM (Cheung YK, Chappell R. Biometrics 2000;56:1177-1182; dfcrm ``titecrm``): the CRM
 power model with the weighted likelihood prod p_d^y (1 - w p_d)^(1 - y), linear weights
 w = min(followup, 1) for pending patients and 1 for complete ones; the estimate is the
-posterior mean of beta (normal prior, variance ``prior_var``, dfcrm's 1.34) by quadrature, the
+posterior mean of beta (normal prior, variance ``prior_var``, dfcrm's 1.34) by quadrature
+(trapezoid on a fixed grid, vectorised over patients), the
 plug-in DLT probabilities skeleton^exp(beta_hat) give the dose closest to the target; no
 skipping above the current dose + 1, no escalation right after a DLT in the current cohort
 (coherence, Cheung 2005), and the same accrual-suspension rule.
@@ -31,9 +40,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
 
 import numpy as np
-from scipy import integrate
 
 from celltrial.design.boin import BOIN
 from celltrial.design.data import Decision, EscalationData, Selection
@@ -83,10 +93,16 @@ class TITEBOIN:
     base: BOIN = BOIN()
     max_pending_fraction: float = 0.5
     min_complete_to_escalate: int = 3
+    estimator: Literal["impute", "ess"] = "impute"
+    eliminate_on: Literal["complete", "treated"] = "complete"
 
     def __post_init__(self) -> None:
         if not 0 < self.max_pending_fraction <= 1:
             raise invalid("max_pending_fraction", self.max_pending_fraction, "in (0, 1]")
+        if self.estimator not in ("impute", "ess"):
+            raise invalid("estimator", self.estimator, "'impute' (Yuan 2018) or 'ess' (Lin 2020)")
+        if self.eliminate_on not in ("complete", "treated"):
+            raise invalid("eliminate_on", self.eliminate_on, "'complete' or 'treated'")
 
     @property
     def n_doses(self) -> int:
@@ -101,13 +117,17 @@ class TITEBOIN:
         return self.base.max_n
 
     def imputed_rate(self, data: EscalationData, dose: int) -> tuple[float, int, float]:
-        """(p^, pending count c, STFT) at ``dose`` (1-based), TITE-BOIN's imputation."""
+        """(p^, pending count c, STFT) at ``dose`` (1-based): TITE-BOIN's imputation, or
+        y/(n - c + STFT) with ``estimator="ess"``."""
         at = np.asarray(data.doses) == dose
         y = int(np.asarray(data.dlt)[at].sum()) if at.any() else 0
         n = int(at.sum())
         pend = pending_mask(data) & at
         w = weights(data)[pend]
         c, stft = int(pend.sum()), float(w.sum())
+        if self.estimator == "ess":
+            ess = n - c + stft
+            return (y / ess if ess > 0 else 0.0), c, stft
         phi = self.base.target
         p_tilde = (phi / 2 + y) / (1 + n - c + stft)
         imputed = float(np.sum(p_tilde * (1 - w) / (1 - p_tilde * w)))
@@ -116,9 +136,9 @@ class TITEBOIN:
     def next_dose(self, data: EscalationData) -> Decision:
         if data.n_patients == 0 or not pending_mask(data).any():
             return self.base.next_dose(data)
-        done = complete_only(data)
-        n, y = done.n(), done.y()
-        if self.base.eliminated_from(n, y) == 0:
+        complete = complete_only(data)
+        done = complete if self.eliminate_on == "complete" else data
+        if self.base.eliminated_from(done.n(), done.y()) == 0:
             return self.base.next_dose(done)
         d = int(data.current_dose or self.base.start_dose) - 1
         wait = _suspend(data, d, self.max_pending_fraction)
@@ -129,15 +149,20 @@ class TITEBOIN:
                             "for the pending patients, then select the MTD")
         p_hat, c, stft = self.imputed_rate(data, d + 1)
         lam_e, lam_d = self.base.boundaries
-        elim = self.base.eliminated_from(n, y)
+        elim = self.base.eliminated_from(done.n(), done.y())
+        n, y = complete.n(), complete.y()
         counts = (f"dose {d + 1}: {int(y[d])} DLT in {int(n[d])} complete, {c} pending "
-                  f"(STFT {stft:.2f}); imputed DLT rate {p_hat:.3f}")
+                  f"(STFT {stft:.2f}); estimated DLT rate {p_hat:.3f} ({self.estimator})")
         if elim is not None and d >= elim:
             return Decision("de-escalate", elim, f"{counts}; doses >= {elim + 1} eliminated "
-                            "for toxicity on complete data: de-escalate")
+                            f"for toxicity ({self.eliminate_on} patients): de-escalate")
         if p_hat >= lam_d:
-            return Decision("de-escalate", d, f"{counts} >= lambda_d {lam_d:.4f}: de-escalate") \
-                if d > 0 else Decision("stay", 1, f"{counts} >= lambda_d: stay at dose 1")
+            if d > 0:
+                return Decision("de-escalate", d, f"{counts} >= lambda_d {lam_d:.4f}: de-escalate")
+            if c:
+                return Decision("wait", 1, f"{counts} >= lambda_d {lam_d:.4f} at dose 1 with "
+                                "patients pending: wait for their outcomes")
+            return Decision("stay", 1, f"{counts} >= lambda_d: stay at dose 1")
         if p_hat <= lam_e:
             top = d == self.n_doses - 1 or (elim is not None and d + 1 >= elim)
             if top:
@@ -152,6 +177,15 @@ class TITEBOIN:
     def select(self, data: EscalationData) -> Selection:
         """MTD from complete patients only (BOIN select.mtd)."""
         return self.base.select(complete_only(data))
+
+
+@lru_cache(maxsize=8)
+def _beta_grid(prior_var: float) -> np.ndarray:
+    """Equally spaced nodes over +-10 prior SD for the posterior mean of beta: the trapezoid
+    rule is spectrally accurate for this smooth, normally decaying integrand (the values
+    equal dfcrm ``titecrm``, R ``integrate``, to 1e-9; tests/design/test_tite.py)."""
+    sd = math.sqrt(prior_var)
+    return np.linspace(-10 * sd, 10 * sd, 2001)
 
 
 @dataclass(frozen=True)
@@ -188,23 +222,24 @@ class TITECRM:
         """(posterior mean of beta, plug-in DLT probability per dose) under the weighted
         likelihood (dfcrm ``titecrm``: ``estimate`` and ``ptox``)."""
         sk = np.asarray(self.skeleton)
-        x = sk[np.asarray(data.doses, dtype=np.int64) - 1]
-        y = np.asarray(data.dlt, dtype=np.float64)
+        k = sk.size
+        dose = np.asarray(data.doses, dtype=np.int64) - 1
+        y = np.asarray(data.dlt, dtype=np.int64)
         w = weights(data)
-        sd = math.sqrt(self.prior_var)
-
-        def lik(b: float) -> float:
-            p = x ** math.exp(b)
-            return float(np.prod(np.where(y == 1, p, 1 - w * p)))
-
-        def dens(b: float) -> float:
-            return lik(b) * math.exp(-0.5 * b * b / self.prior_var)
-
-        lo, hi = -10 * sd, 10 * sd
-        z = integrate.quad(dens, lo, hi, limit=200, epsabs=0, epsrel=1e-12)[0]
-        m = integrate.quad(lambda b: b * dens(b), lo, hi, limit=200, epsabs=0,
-                           epsrel=1e-12)[0]
-        b_hat = m / z
+        b = _beta_grid(self.prior_var)
+        # log posterior density on the grid: weighted log-likelihood + normal log prior;
+        # patients with a DLT, and complete ones without, enter per dose by their counts
+        logp = np.log(sk)[:, None] * np.exp(b)[None, :]  # log p_d(beta), dose x node
+        p = np.exp(logp)
+        full = (y == 0) & (w >= 1)
+        part = (y == 0) & (w < 1)
+        loglik = np.bincount(dose[y == 1], minlength=k) @ logp
+        loglik = loglik + np.bincount(dose[full], minlength=k) @ np.log1p(-p)
+        if part.any():
+            loglik = loglik + np.log1p(-w[part][:, None] * p[dose[part]]).sum(axis=0)
+        logd = loglik - 0.5 * b * b / self.prior_var
+        dens = np.exp(logd - logd.max())
+        b_hat = float(np.sum(b * dens) / np.sum(dens))  # trapezoid: end weights ~ e^-50
         return b_hat, sk ** math.exp(b_hat)
 
     def next_dose(self, data: EscalationData) -> Decision:

@@ -49,11 +49,17 @@ def _ipred_pred(fit: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def simulate_design(fit: Any, n_sim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated ``log`` levels and BLQ flags on the observed design: ``(n_sim, n, m)``."""
+    """Simulated ``log`` levels and BLQ flags on the observed design: ``(n_sim, n, m)``.
+
+    Random effects from the fitted Omega matrix (``fit.omega_matrix``: block or full
+    covariances included; the diagonal of the variances for a diagonal fit)."""
     obs = fit.observations
     rng = np.random.default_rng(seed)
-    omega = np.array([fit.omega[p].value for p in PARAMETERS])
-    eta = rng.standard_normal((n_sim, obs.n_subjects, 6)) * np.sqrt(omega)
+    matrix = getattr(fit, "omega_matrix", None)
+    omega = (np.asarray(matrix, dtype=float) if matrix is not None
+             else np.diag([fit.omega[p].value for p in PARAMETERS]))
+    chol = np.linalg.cholesky(omega)
+    eta = rng.standard_normal((n_sim, obs.n_subjects, 6)) @ chol.T
     phi = fit.log_mu_individual[None] + eta
     logc = log_predict(phi[:, :, None, :], obs.t[None])
     y = logc + fit.sigma.value * rng.standard_normal(logc.shape)

@@ -12,7 +12,19 @@ the Jacobian of the log prediction and ``W`` the exact second derivatives of the
 prediction: positive definite, so every step descends; step length the best of
 :data:`STEP_FRACTIONS` of the step, 0 included, so the objective never rises), vectorised
 over patients with ``vmap`` and compiled with ``jit``. SEs of the individual log parameters come
-from the inverse of that Hessian at the mode.
+from the inverse of that Hessian at the mode. ``Omega`` is the prior's diagonal ``omega2`` or,
+when the prior carries ``extra["omega_matrix"]`` (a population fit with a block or full Omega,
+``PopulationFit.as_prior()``), that full matrix.
+
+Multi-start: the posterior of a patient is often multimodal in Tmax (the peak can sit between
+any two samples), and a descent from the typical values can stop in a local mode with the peak
+too early and too low -- the late expanders of the pharmacometric review (issue 17: 2-3 of 60
+fits ended with a fitted Cmax below an observed level). Every patient is therefore fitted from
+the starts of :data:`START_RULES` (typical values; the observed peak and its time; the observed
+peak with the rise ending at the next sample; the observed peak with a late and an early Tmax),
+and the start with the lowest objective is kept (the usual remedy for local optima in EBE
+estimation: e.g. NONMEM's ``$ESTIMATION ... MCETA``, Monolix's multiple initial conditions). The
+chosen start is reported (``start``).
 
 ADPC input (columns, as built by ``celltrial.derive.build_adpc``): ``USUBJID``; ``TIME`` (or
 ``ARELTM``) study day from the first infusion (float); ``AVAL`` (NaN when BLQ); ``BLQFL``
@@ -62,6 +74,18 @@ residual SD (0.56); it makes the objective smooth in Tmax so Newton and Laplace 
 
 MAX_STEP = 3.0
 """Largest Newton step (Euclidean norm, log-parameter units)."""
+
+START_RULES: dict[str, str] = {
+    "typical": "the prior's typical values (eta = 0)",
+    "observed peak": "log Cmax = the highest quantified log level, Tmax = its time; the rest "
+                     "typical",
+    "peak at next sample": "log Cmax = highest quantified log level + sigma, Tmax = midway between "
+                           "its time and the next sample's (a peak missed between samples)",
+    "late peak": "log Cmax = highest quantified log level + sigma, Tmax = its time x 1.5",
+    "early peak": "log Cmax = highest quantified log level, Tmax = its time x 0.6",
+}
+"""Starting points of the individual fits (data-declared; see the module docstring). A patient
+with no quantified sample starts from the typical values only."""
 
 
 @dataclass(frozen=True)
@@ -208,12 +232,10 @@ def _data_terms(z: Any, log_pred: Any, blq: Any, sigma: Any, mask: Any) -> tuple
 
 def subject_objective(eta: Any, mu: Any, omega_inv: Any, sigma: Any, t: Any, z: Any, blq: Any,
                       mask: Any) -> Any:
-    """``-log L(y | mu + eta) + eta' Omega^-1 eta / 2`` for one subject (JAX; diagonal Omega)."""
-    import jax.numpy as jnp
-
+    """``-log L(y | mu + eta) + eta' Omega^-1 eta / 2`` for one subject (JAX; ``omega_inv`` the
+    ``(6, 6)`` precision matrix)."""
     log_pred = log_predict_jax(mu + eta, t, FIT_SMOOTH)
-    return (-log_likelihood_jax(z, log_pred, blq, sigma, mask)
-            + 0.5 * jnp.sum(eta * eta * omega_inv))
+    return -log_likelihood_jax(z, log_pred, blq, sigma, mask) + 0.5 * eta @ omega_inv @ eta
 
 
 def subject_gradient_hessian(eta: Any, mu: Any, omega_inv: Any, sigma: Any, t: Any, z: Any,
@@ -233,9 +255,9 @@ def subject_gradient_hessian(eta: Any, mu: Any, omega_inv: Any, sigma: Any, t: A
     log_pred = pred(eta)
     jac = jax.jacfwd(pred)(eta)
     value, d1, d2 = _data_terms(z, log_pred, blq, sigma, mask)
-    obj = jnp.sum(value) + 0.5 * jnp.sum(eta * eta * omega_inv)
-    grad = jac.T @ d1 + eta * omega_inv
-    hess = (jac * d2[:, None]).T @ jac + jnp.diag(omega_inv)
+    obj = jnp.sum(value) + 0.5 * eta @ omega_inv @ eta
+    grad = jac.T @ d1 + omega_inv @ eta
+    hess = (jac * d2[:, None]).T @ jac + omega_inv
     return obj, grad, hess
 
 
@@ -283,7 +305,8 @@ def mode_hessians(eta: Any, mu: Any, omega_inv: Any, sigma: Any, t: Any, z: Any,
 
 @dataclass(frozen=True)
 class IndividualFit:
-    """One patient's MAP estimate: parameters, SE of the log parameters, data counts."""
+    """One patient's MAP estimate: parameters, SE of the log parameters, data counts, the
+    objective at the mode and the start (a key of :data:`START_RULES`) it was reached from."""
 
     usubjid: str
     params: MultiphasicParameters
@@ -291,6 +314,7 @@ class IndividualFit:
     n_samples: int
     n_blq: int
     objective: float
+    start: str = "typical"
 
 
 def default_prior(obs: Observations) -> PopulationModel:
@@ -311,12 +335,15 @@ def default_prior(obs: Observations) -> PopulationModel:
 
 
 def fit_individuals(adpc: pd.DataFrame, *, analyte: str = "CARTQPCR",
-                    prior: PopulationModel | None = None, n_iter: int = 40) -> pd.DataFrame:
+                    prior: PopulationModel | None = None, n_iter: int = 40,
+                    starts: Sequence[str] = tuple(START_RULES)) -> pd.DataFrame:
     """MAP fit of every patient's multiphasic parameters to ADPC samples of ``analyte``.
 
     ``prior``: the population model the estimates shrink towards (default :func:`default_prior`).
-    Returns one row per USUBJID: the six parameters (natural scale), ``se_log_<param>``,
-    ``n_samples``, ``n_blq`` and ``objective`` (``-log`` posterior, up to a constant).
+    ``starts``: keys of :data:`START_RULES` to start from (the best mode is kept; ``("typical",)``
+    is the single-start fit). Returns one row per USUBJID: the six parameters (natural scale),
+    ``se_log_<param>``, ``n_samples``, ``n_blq``, ``objective`` (``-log`` posterior, up to a
+    constant) and ``start`` (the start the kept mode came from).
 
     >>> import pandas as pd
     >>> adpc = pd.DataFrame({"USUBJID": "P1", "PARAMCD": "CARTQPCR", "LLOQ": 20.0,
@@ -328,13 +355,14 @@ def fit_individuals(adpc: pd.DataFrame, *, analyte: str = "CARTQPCR",
     """
     obs = read_observations(adpc, analyte)
     prior = default_prior(obs) if prior is None else prior
-    fits = fit_observations(obs, prior, n_iter=n_iter)
+    fits = fit_observations(obs, prior, n_iter=n_iter, starts=starts)
     rows = []
     for f in fits:
         row: dict[str, Any] = {"USUBJID": f.usubjid}
         row |= {p: getattr(f.params, p) for p in PARAMETERS}
         row |= {f"se_log_{p}": s for p, s in zip(PARAMETERS, f.se_log, strict=True)}
-        row |= {"n_samples": f.n_samples, "n_blq": f.n_blq, "objective": f.objective}
+        row |= {"n_samples": f.n_samples, "n_blq": f.n_blq, "objective": f.objective,
+                "start": f.start}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -348,30 +376,89 @@ def _compiled() -> tuple[Any, Any, Any]:
             jax.jit(jax.vmap(subject_objective, in_axes=(0, 0, None, None, 0, 0, 0, 0))))
 
 
+def prior_precision(prior: PopulationModel) -> np.ndarray:
+    """``Omega^-1`` ``(6, 6)`` of ``prior``: its ``extra["omega_matrix"]`` when present (block or
+    full Omega of a population fit), else the diagonal of ``omega2``."""
+    matrix = prior.extra.get("omega_matrix") if prior.extra else None
+    if matrix is not None:
+        omega = np.asarray(matrix, dtype=float)
+        if omega.shape != (6, 6) or not np.allclose(omega, omega.T):
+            raise invalid("prior.extra['omega_matrix']", omega.shape, "a symmetric (6, 6) matrix")
+        try:
+            np.linalg.cholesky(omega)
+        except np.linalg.LinAlgError:
+            raise invalid("prior.extra['omega_matrix']", "not positive definite",
+                          "a positive definite covariance matrix") from None
+        return np.linalg.inv(omega)
+    omega2 = prior.omega2_array()
+    if np.any(~np.isfinite(omega2) | (omega2 <= 0)):
+        raise InvalidValue(f"Invalid `prior.omega2`: got `{omega2.tolist()}`, must be all > 0")
+    return np.diag(1.0 / omega2)
+
+
+def start_points(obs: Observations, mu: np.ndarray, sigma: float,
+                 starts: Sequence[str]) -> np.ndarray:
+    """Starting ``eta`` ``(len(starts), n, 6)`` by :data:`START_RULES` (rows with no quantified
+    sample, or a peak at day 0, start from the typical values for every rule)."""
+    unknown = [s for s in starts if s not in START_RULES]
+    if unknown or not starts:
+        raise invalid("starts", list(starts), f"one or more of {list(START_RULES)}")
+    n = obs.n_subjects
+    quant = obs.mask & ~obs.blq
+    z = np.where(quant, obs.z, -np.inf)
+    k = z.argmax(axis=1)
+    rows = np.arange(n)
+    peak, t_peak = z[rows, k], obs.t[rows, k]
+    later = np.where(obs.mask & (obs.t > t_peak[:, None]), obs.t, np.inf).min(axis=1)
+    t_next = np.where(np.isfinite(later), 0.5 * (t_peak + later), 1.5 * t_peak)
+    usable = np.isfinite(peak) & (t_peak > 0)
+    i_tmax, i_cmax = PARAMETERS.index("Tmax"), PARAMETERS.index("Cmax")
+    rules = {"observed peak": (t_peak, 0.0), "peak at next sample": (t_next, sigma),
+             "late peak": (1.5 * t_peak, sigma), "early peak": (0.6 * t_peak, 0.0)}
+    out = np.zeros((len(starts), n, 6))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j, name in enumerate(starts):
+            if name == "typical":
+                continue
+            tmax, lift = rules[name]
+            out[j, :, i_tmax] = np.where(usable, np.log(tmax) - mu[:, i_tmax], 0.0)
+            out[j, :, i_cmax] = np.where(usable, peak + lift - mu[:, i_cmax], 0.0)
+    return out
+
+
 def fit_observations(obs: Observations, prior: PopulationModel, *, n_iter: int = 40,
-                     mu: np.ndarray | None = None) -> list[IndividualFit]:
+                     mu: np.ndarray | None = None,
+                     starts: Sequence[str] = tuple(START_RULES)) -> list[IndividualFit]:
     """MAP fits on already-read :class:`Observations` (``mu`` ``(n, 6)`` overrides the prior's
-    typical log values per subject, e.g. with covariate effects)."""
+    typical log values per subject, e.g. with covariate effects), from every start in
+    ``starts`` (keys of :data:`START_RULES`), keeping each subject's lowest objective."""
     import jax
     import jax.numpy as jnp
 
     if not (np.isfinite(prior.sigma) and prior.sigma > 0):
         raise invalid("prior.sigma", prior.sigma, "a finite number > 0")
-    omega2 = prior.omega2_array()
-    if np.any(~np.isfinite(omega2) | (omega2 <= 0)):
-        raise InvalidValue(f"Invalid `prior.omega2`: got `{omega2.tolist()}`, must be all > 0")
+    precision = prior_precision(prior)
     n = obs.n_subjects
     mu_all = (np.tile(prior.typical.as_log_array(), (n, 1)) if mu is None
               else np.asarray(mu, dtype=float))
+    eta0 = start_points(obs, mu_all, float(prior.sigma), starts)      # (s, n, 6)
+    n_starts = len(eta0)
+
+    def stack(a: np.ndarray) -> Any:
+        return jnp.asarray(np.concatenate([a] * n_starts, axis=0))
+
     with jax.enable_x64(True):
-        args = (jnp.asarray(mu_all), jnp.asarray(1.0 / omega2), jnp.asarray(prior.sigma),
-                jnp.asarray(obs.t), jnp.asarray(obs.z), jnp.asarray(obs.blq),
-                jnp.asarray(obs.mask))
+        args = (stack(mu_all), jnp.asarray(precision), jnp.asarray(prior.sigma),
+                stack(obs.t), stack(obs.z), stack(obs.blq), stack(obs.mask))
         modes, hessians, objectives = _compiled()
-        eta = modes(jnp.zeros((n, 6)), *args, n_iter)
-        hess = np.asarray(hessians(eta, *args))
-        values = np.asarray(objectives(eta, *args))
-        eta = np.asarray(eta)
+        eta_all = modes(jnp.asarray(eta0.reshape(-1, 6)), *args, n_iter)
+        values_all = np.asarray(objectives(eta_all, *args)).reshape(n_starts, n)
+        values_all = np.where(np.isfinite(values_all), values_all, np.inf)
+        best = values_all.argmin(axis=0)                              # ties: the earlier start
+        eta = np.asarray(eta_all).reshape(n_starts, n, 6)[best, np.arange(n)]
+        values = values_all[best, np.arange(n)]
+        single = tuple(a[:n] for a in (args[0], *args[3:]))
+        hess = np.asarray(hessians(jnp.asarray(eta), single[0], args[1], args[2], *single[1:]))
     out = []
     for k, sid in enumerate(obs.ids):
         try:
@@ -381,7 +468,8 @@ def fit_observations(obs: Observations, prior: PopulationModel, *, n_iter: int =
             se = np.full(6, np.nan)
         out.append(IndividualFit(
             sid, MultiphasicParameters.from_log_array(mu_all[k] + eta[k]), tuple(map(float, se)),
-            int(obs.mask[k].sum()), int((obs.blq[k] & obs.mask[k]).sum()), float(values[k])))
+            int(obs.mask[k].sum()), int((obs.blq[k] & obs.mask[k]).sum()), float(values[k]),
+            str(list(starts)[best[k]])))
     return out
 
 

@@ -41,6 +41,18 @@ def log_likelihood(z: np.ndarray, log_pred: np.ndarray, blq: np.ndarray,
     return float(np.sum(terms))
 
 
+def log_likelihood_rows(z: np.ndarray, log_pred: np.ndarray, blq: np.ndarray,
+                        sigma: float | np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Log-likelihood per row (numpy): the sum over the last axis of the M3 terms where ``mask``.
+
+    The one definition the population fit's MCMC, its M-step for sigma and the importance-sampling
+    objective (:mod:`celltrial.kinetics.marginal`) share, so the OFV is the likelihood the fit
+    maximised (quantified samples: normal density of ``log Y``; BLQ: ``log Phi``).
+    """
+    terms = log_likelihood_terms(z, log_pred, blq, sigma)
+    return np.where(np.asarray(mask, dtype=bool), terms, 0.0).sum(axis=-1)
+
+
 def log_likelihood_terms_jax(z: Any, log_pred: Any, blq: Any, sigma: Any) -> Any:
     """Per-sample log-likelihood in JAX (same definition as :func:`log_likelihood_terms`)."""
     import jax.numpy as jnp
