@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 MODULES = ["celltrial.clinical.units", "celltrial.clinical.ctcae", "celltrial.clinical.crs_icans",
-           "celltrial.clinical.response.overall", "celltrial.clinical.split_hold"]
+           "celltrial.clinical.response.overall", "celltrial.clinical.split_hold",
+           "celltrial.clinical.icaht", "celltrial.clinical.gvhd", "celltrial.clinical.aplasia",
+           "celltrial.clinical.infection", "celltrial.clinical.iec_hs"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -38,7 +38,7 @@ def make_frames() -> dict[str, pd.DataFrame]:
         "AEDECOD": ["Cytokine release syndrome", "Pneumonitis"], "AETOXGR": [2, 3],
         "AETOXSCL": ["ASTCT 2019", "CTCAE v5.0"], "AESTDTC": ["2024-01-12", "2024-02-15"],
         "AEENDTC": ["2024-01-15", None], "AESER": ["N", "Y"],
-        "AEREL": ["RELATED", "NOT RELATED"], "AEOUT": ["RECOVERED/RESOLVED", "FATAL"],
+        "AEREL": ["RELATED", "NOT RELATED"], "AEOUT": ["RECOVERED/RESOLVED", "NOT RECOVERED/NOT RESOLVED"],
     })
     lb = pd.DataFrame({
         "USUBJID": ["101-001", "101-001", "101-002", "101-002"], "LBSEQ": [1, 2, 1, 2],

@@ -100,14 +100,14 @@ def test_stored_key_and_subject_are_checked_against_the_store(filled):
         write_domains(filled, STUDY, again, user="u", reason="entry")
     assert _snapshot(filled) == before
     # a new AE for a stored subject, without AESEQ: numbered after the stored ones
-    new = pd.DataFrame({"USUBJID": ["101-001"], "AETERM": ["fever"], "AETOXGR": [1],
+    new = pd.DataFrame({"USUBJID": ["101-001"], "AETERM": ["Fever"], "AETOXGR": [1],
                         "AESTDTC": ["2024-01-20"], "AESER": ["N"], "AEREL": ["RELATED"]})
     summary = write_domains(filled, STUDY, {"AE": new}, user="u", reason="late entry")
     assert summary.records == {"AE": 1}
     from celltrial.store import read_domain
 
     ae = read_domain(filled, STUDY, "AE")
-    assert ae.loc[ae["AETERM"] == "fever", "AESEQ"].tolist() == [2.0]
+    assert ae.loc[ae["AETERM"] == "Fever", "AESEQ"].tolist() == [2.0]
 
 
 def test_many_problems_are_listed_together(guarded):

@@ -447,7 +447,7 @@ FORMULA = "=cmd|' /C calc'!A0"
 def test_csv_export_neutralises_formula_cells_and_keeps_numbers(site, api_post,
                                                                tmp_path) -> None:
     entered = api_post("inv01", f"/api{S}/adverse-events", {
-        "usubjid": "01-002", "term": FORMULA, "decod": "Pyrexia", "grade": 1,
+        "usubjid": "01-002", "term": FORMULA, "decod": "Fever", "grade": 1,
         "start": "2024-01-12", "serious": "N", "related": "RELATED"})
     assert entered.status_code == 201, entered.text
     write_domains(site.store, STUDY, {"LB": pd.DataFrame({

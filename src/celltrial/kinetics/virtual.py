@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from celltrial.clinical.ae_terms import scale_of
 from celltrial.errors import CelltrialError, invalid
 from celltrial.kinetics.engine import Infusion, Trajectory, simulate
 from celltrial.kinetics.mechanistic import (
@@ -725,8 +726,8 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
             # a grade-5 episode that another cause of death came before is life-threatening
             fatal = e.grade == 5 and cause == e.term and e.end == death_day
             _add_ae(rows, usubjid, day0, e.term, e.grade if fatal else min(e.grade, 4),
-                    e.start, e.end, related=hsct is None or e.start < hsct, fatal=fatal,
-                    stop=last_day)
+                    e.start, e.end, scale=scale_of(e.term),
+                    related=hsct is None or e.start < hsct, fatal=fatal, stop=last_day)
     # ---- immunogenicity
     ada_pos_from = int(prng.choice([28, 90, 180])) if prng.uniform() < 0.15 else None
     for d in sched.ada_days:

@@ -4,6 +4,15 @@ Both kinds of check are declared as data (``ERROR_CHECKS``, ``WARNING_CHECKS``):
 title and a function yielding ``(field path, message)``. A protocol with any error is
 refused by :func:`celltrial.protocols.load` and ``celltrial protocol lint`` exits 1;
 warnings are printed and the exit code stays 0.
+
+W240-W245 read the protocol as a medical reviewer would: an "or" that lets an unsafe value
+through a safety criterion (:data:`SAFETY_PROBES`), probable misspellings of clinical terms
+(:data:`CONFUSIONS`, :data:`CLINICAL_TERMS`), an outcome worded as a duration but measured as
+a rate or cumulative incidence (:data:`METHOD_KIND`), contradictory phase, a DLT outcome
+whose time frame exceeds the DLT window, and a grading scale other than the registration's.
+A protocol answers a warning with a ``lint_readings`` entry (code, field path, reading): the
+warning is still printed, followed by "marked: <reading>"; an entry that marks no finding is
+warning W249.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +33,8 @@ from celltrial.protocols.derivations import DERIVATIONS
 from celltrial.protocols.library import library_dir, resolve, validate
 from celltrial.protocols.schema import Criterion, Protocol, Variable
 
-__all__ = ["ERROR_CHECKS", "WARNING_CHECKS", "Check", "LintMessage", "lint"]
+__all__ = ["CLINICAL_TERMS", "CONFUSIONS", "ERROR_CHECKS", "METHOD_KIND", "SAFETY_PROBES",
+           "WARNING_CHECKS", "Check", "LintMessage", "SafetyProbe", "lint"]
 
 Found = Iterator[tuple[str, str]]
 
@@ -401,6 +412,287 @@ def _small_cohorts(p: Protocol) -> Found:
                                     f"{levels} dose levels")
 
 
+# --- medical-reviewer checks (W240-W249) -------------------------------------------------
+
+@dataclass(frozen=True)
+class SafetyProbe:
+    """An unsafe value of a safety variable that an inclusion rule must not admit."""
+
+    variable: str
+    unsafe: float
+    direction: Literal["low", "high"]  # low: values <= unsafe are unsafe; high: >= unsafe
+    why: str
+
+
+SAFETY_PROBES: dict[str, SafetyProbe] = {p.variable: p for p in (
+    SafetyProbe("lvef", 0.35, "low", "reduced ejection fraction (heart failure with reduced EF "
+                "is LVEF <= 0.40; McDonagh et al., ESC heart failure guidelines, Eur Heart J "
+                "2021;42:3599)"),
+    SafetyProbe("nyha_class", 3, "high", "NYHA III, marked limitation of physical activity"),
+    SafetyProbe("ecog", 3, "high", "ECOG 3, capable of only limited self-care"),
+    SafetyProbe("ast_x_uln", 5.1, "high", "CTCAE v5.0 grade 3 AST increase (> 5 x ULN)"),
+    SafetyProbe("alt_x_uln", 5.1, "high", "CTCAE v5.0 grade 3 ALT increase (> 5 x ULN)"),
+    SafetyProbe("bilirubin_mg_dl", 3.7, "high",
+                "CTCAE v5.0 grade 3 bilirubin increase (> 3 x ULN of 1.2 mg/dL)"),
+)}
+"""Values an inclusion criterion about organ function must refuse (W240)."""
+
+SAFETY_WORDING: dict[str, str] = {
+    "lvef": r"ejection fraction|\bLVEF\b",
+    "nyha_class": r"\bNYHA\b|New York Heart",
+    "ecog": r"\bECOG\b|performance status",
+    "ast_x_uln": r"\bAST\b|aspartate aminotransferase",
+    "alt_x_uln": r"\bALT\b|alanine aminotransferase|glutamic[- ]pyruvic",
+    "bilirubin_mg_dl": r"bilirubin",
+}
+"""Registration wording naming each safety variable (W240 reads the criterion text)."""
+
+CONFUSIONS: tuple[tuple[str, str, str], ...] = (
+    (r"\batrial\s+(or|and|/)\s*venous\b", "atrial", "arterial"),
+    (r"\bvenous\s+(or|and|/)\s*atrial\b", "atrial", "arterial"),
+)
+"""(pattern, word written, word probably meant): real words misused in context (W241)."""
+
+CLINICAL_TERMS: frozenset[str] = frozenset("""
+acute adverse alanine aminotransferase anemia anaemia antibody antigen arrhythmia arrhythmias
+arterial aspartate atrial bilirubin cardiac cardiovascular cellular chimeric clearance
+comorbidity comorbidities congenital creatinine cytokine cytopenia cytopenic dysfunction
+echocardiography ejection embolism engraftment expansion extramedullary failure fibrinogen
+glutamic hematologic haematologic hepatitis immunodeficiency infarction infection infusion
+injection insufficiency lactating leukemia leukaemia leukemic lymphoblastic lymphocyte
+lymphoma marrow mixed myeloid myocardial neurotoxicity neutropenia neutropenic neutrophil
+oxaloacetic persistence phenotype platelet pregnant progression proliferation pyruvic receptor
+refractory relapse relapsed relapses remission response syndrome thrombosis thrombocytopenia
+toxicity transaminase transplantation ventricular
+""".split())
+"""Clinical words of the registrations' vocabulary; a word one edit away from one of them,
+and neither word a prefix of the other, is a probable misspelling (W241)."""
+
+METHOD_KIND: dict[str, str] = {
+    **{k: "duration" for k in ("os", "pfs", "efs", "dor", "ck_persistence_qpcr",
+                               "ck_persistence_flow")},
+    "cir": "cumulative incidence",
+    **{k: "proportion" for k in ("ae_incidence", "crs_icans_incidence", "dlt_rate",
+                                 "remission_rate", "orr", "mrd_negative_rate",
+                                 "molecular_remission_rate", "em_response_rate",
+                                 "ada_positive_rate")},
+}
+"""What each derivation measures, for the wording check (W242)."""
+
+DURATION_WORDING = (r"\bduration\b|\btime (from|to|between)\b|"
+                    r"\bfrom the (date|time|day) of\b.*\buntil\b")
+"""Outcome wording that defines a duration (W242)."""
+
+PHASE_TEXT = re.compile(r"\bphase\s*(IV|I{1,3}|[1-4])(?:\s*/\s*(IV|I{1,3}|[1-4]))?\b(?!\s*dose)",
+                        re.IGNORECASE)
+ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
+
+DLT_WORDING = re.compile(r"\bDLTs?\b|dose[- ]limiting", re.IGNORECASE)
+
+SCALE_TEXT = re.compile(r"\bCTCAE\s*(?:v(?:ersion)?\.?\s*)?(\d+(?:\.\d+)*)?", re.IGNORECASE)
+PROJECT_CTCAE = "5.0"
+"""CTCAE version the project grades by (celltrial.clinical.ctcae)."""
+ASTCT_DERIVATIONS = frozenset({"ae_incidence", "crs_icans_incidence"})
+"""Derivations that grade CRS and ICANS by ASTCT 2019 (celltrial.clinical.crs_icans)."""
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (insertions, deletions, substitutions, transpositions)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def _registered_texts(p: Protocol) -> Iterator[tuple[str, str]]:
+    """Texts in the registration's words (assumed criteria and endpoints excluded)."""
+    yield "title", p.title
+    yield "design", p.design
+    for i, c in enumerate(p.conditions):
+        yield f"conditions[{i}]", c
+    for where, c in _criteria(p):
+        if not c.assumed:
+            yield f"{where}.text", c.text
+    for i, e in enumerate(p.endpoints):
+        yield f"endpoints[{i}].name", e.name
+        if e.description:
+            yield f"endpoints[{i}].description", e.description
+    if p.response_definitions:
+        yield "response_definitions", p.response_definitions
+
+
+def _candidates(var: Variable | None, rule: str, name: str) -> list[object]:
+    if var is None:
+        return []
+    if var.type == "bool":
+        return [True, False]
+    if var.type == "category":
+        return list(var.categories or [])
+    values: set[float] = set()
+    for cmp in criteria.comparisons(rule):
+        if cmp.variable == name and isinstance(cmp.value, int | float) \
+                and not isinstance(cmp.value, bool):
+            v = float(cmp.value)
+            values |= {v, v - 0.01, v + 0.01, v - 1, v + 1}
+    for bound in (var.min, var.max):
+        if bound is not None:
+            values.add(float(bound))
+    return sorted(v for v in values if not _outside(var, v))
+
+
+def _safe_value(name: str, value: object) -> bool:
+    probe = SAFETY_PROBES.get(name)
+    if probe is None or not isinstance(value, int | float) or isinstance(value, bool):
+        return True
+    return value > probe.unsafe if probe.direction == "low" else value < probe.unsafe
+
+
+def _closeness(name: str, value: object) -> float:
+    """Order safe values of a safety variable from the one nearest its unsafe side."""
+    probe = SAFETY_PROBES.get(name)
+    if probe is None or not isinstance(value, int | float) or isinstance(value, bool):
+        return 0.0
+    return abs(float(value) - probe.unsafe)
+
+
+def _admits_unsafe(p: Protocol, rule: str) -> tuple[SafetyProbe, dict[str, object]] | None:
+    """An assignment with one safety variable at its unsafe value, every other safety
+    variable safe, that the rule accepts (None if there is none)."""
+    names = sorted(criteria.variables_of(rule))
+    for name in names:
+        probe = SAFETY_PROBES.get(name)
+        if probe is None:
+            continue
+        others = [n for n in names if n != name]
+        grids = [sorted((v for v in _candidates(p.variables.get(n), rule, n)
+                         if _safe_value(n, v)), key=lambda v, n=n: _closeness(n, v))
+                 for n in others]
+        if any(not g for g in grids):
+            continue
+        for combo in product(*grids):
+            values: dict[str, object] = {name: probe.unsafe, **dict(zip(others, combo))}
+            if criteria.evaluate(rule, values) is True:
+                return probe, values
+    return None
+
+
+def _unsafe_or(p: Protocol) -> Found:
+    for i, c in enumerate(p.eligibility.inclusion):
+        where = f"eligibility.inclusion[{i}] ({c.id})"
+        has_or = any(isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or)
+                     for n in ast.walk(criteria.parse(c.rule)))
+        found = _admits_unsafe(p, c.rule) if has_or else None
+        if found:
+            probe, values = found
+            rest = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in values.items() if k != probe.variable)
+            yield f"{where}.rule", (
+                f"the \"or\" in safety criterion `{c.rule}` admits {probe.variable} "
+                f"{probe.unsafe:g} ({probe.why})" + (f" with {rest}" if rest else ""))
+            continue
+        named = [v for v, pattern in SAFETY_WORDING.items()
+                 if re.search(pattern, c.text, re.IGNORECASE)]
+        if len(named) >= 2 and re.search(r"\bor\b", c.text, re.IGNORECASE):
+            yield f"{where}.text", (
+                f"the registered wording joins safety criteria ({', '.join(named)}) with "
+                f"\"or\": taken literally it admits an unsafe value of one when the other is "
+                f"met (\"{c.text}\"); the rule reads `{c.rule}`"
+                + (f" ({c.reading})" if c.reading else ""))
+
+
+def _misspellings(p: Protocol) -> Found:
+    for where, text in _registered_texts(p):
+        reported: set[str] = set()
+        for pattern, written, meant in CONFUSIONS:
+            match = re.search(pattern, text, re.IGNORECASE)
+            if match and written not in reported:
+                reported.add(written)
+                yield where, (f"\"{written}\" is probably \"{meant}\" in \"{match.group(0)}\" "
+                              f"(\"{text}\")")
+        for word in re.findall(r"[A-Za-z]+", text):
+            w = word.lower()
+            if len(w) < 7 or w in CLINICAL_TERMS or w in reported:
+                continue
+            near = sorted(t for t in CLINICAL_TERMS if abs(len(t) - len(w)) <= 1
+                          and not t.startswith(w) and not w.startswith(t)
+                          and _edit_distance(w, t) == 1)
+            if near:
+                reported.add(w)
+                yield where, (f"\"{word}\" is probably a misspelling of \"{near[0]}\" "
+                              f"(\"{text}\")")
+
+
+def _wording_vs_method(p: Protocol) -> Found:
+    for i, e in enumerate(p.endpoints):
+        kind = METHOD_KIND.get(e.derivation or "")
+        if kind not in {"cumulative incidence", "proportion"}:
+            continue
+        for field, text in (("name", e.name), ("description", e.description)):
+            match = re.search(DURATION_WORDING, text or "", re.IGNORECASE)
+            if match:
+                yield f"endpoints[{i}].{field}", (
+                    f"endpoint `{e.id}` is worded as a duration (\"{match.group(0)}\" in "
+                    f"\"{text}\") but its method `{e.derivation}` is a {kind}")
+                break
+
+
+def _phases(text: str) -> list[str]:
+    out = []
+    for a, b in PHASE_TEXT.findall(text):
+        parts = [ROMAN.get(x.lower(), x) for x in (a, b) if x]
+        out.append("/".join(parts))
+    return out
+
+
+def _contradictory_phase(p: Protocol) -> Found:
+    stated: dict[str, list[str]] = {}
+    field_phases = _phases(f"phase {p.phase}") if re.search(r"\d|\bI", p.phase) else []
+    for ph in field_phases:
+        stated.setdefault(ph, []).append("phase")
+    for where, text in (("title", p.title), ("design", p.design)):
+        for ph in _phases(text):
+            stated.setdefault(ph, []).append(where)
+    if len(stated) > 1:
+        yield "phase", ("contradictory phase in one record: " + "; ".join(
+            f"phase {ph} ({', '.join(dict.fromkeys(where))})" for ph, where in stated.items()))
+
+
+def _dlt_time_frame(p: Protocol) -> Found:
+    window = p.dlt.window_days
+    for i, e in enumerate(p.endpoints):
+        if (e.derivation == "dlt_rate" or DLT_WORDING.search(e.name)) \
+                and e.time_frame_days > window:
+            yield f"endpoints[{i}].time_frame", (
+                f"DLT outcome `{e.id}` has time frame \"{e.time_frame}\" ({e.time_frame_days} d), "
+                f"longer than the DLT window of {window} d (dlt.window_days)")
+
+
+def _grading_scale(p: Protocol) -> Found:
+    astct = any(r.scale == "astct" for r in p.dlt.rules) or \
+        any(e.derivation in ASTCT_DERIVATIONS for e in p.endpoints)
+    for where, text in _registered_texts(p):
+        for match in SCALE_TEXT.finditer(text):
+            version = match.group(1)
+            problems = []
+            if version and version not in {PROJECT_CTCAE, PROJECT_CTCAE.split(".")[0]}:
+                problems.append(f"the project grades by CTCAE v{PROJECT_CTCAE}")
+            if astct:
+                problems.append("the project grades CRS and ICANS by ASTCT 2019 (Lee et al., "
+                                "BBMT 2019), not CTCAE")
+            if problems:
+                yield where, (f"the registration names \"{match.group(0).strip()}\" (\"{text}\"); "
+                              + "; ".join(problems))
+            break
+
+
 WARNING_CHECKS: tuple[Check, ...] = (
     Check("W201", "inclusion criterion admits only abnormal organ function", _abnormal_organ_inclusion),
     Check("W202", "CD marker other than the target antigen", _antigen),
@@ -413,6 +705,12 @@ WARNING_CHECKS: tuple[Check, ...] = (
     Check("W222", "unknown derivation parameter", _unknown_params),
     Check("W223", "time_frame_days differs from the registered time frame", _time_frame_text),
     Check("W230", "garbled text", _garbled),
+    Check("W240", "an \"or\" lets an unsafe value through a safety criterion", _unsafe_or),
+    Check("W241", "probable misspelling of a clinical term", _misspellings),
+    Check("W242", "outcome worded as a duration, measured as a rate", _wording_vs_method),
+    Check("W243", "contradictory phase", _contradictory_phase),
+    Check("W244", "DLT outcome time frame longer than the DLT window", _dlt_time_frame),
+    Check("W245", "grading scale differs from the registration's", _grading_scale),
 )
 
 
@@ -443,6 +741,17 @@ def lint(protocol_or_path: Protocol | str | Path, *, path: Path | None = None) -
     out: list[LintMessage] = []
     for check in (Check("P150", "file name", lambda p: _file_id(p, path)), *ERROR_CHECKS):
         out += [LintMessage("error", check.code, f"{label}: {w}", m) for w, m in check.run(protocol)]
+    readings = {(r.code, r.where): r.reading for r in protocol.lint_readings}
+    used: set[tuple[str, str]] = set()
     for check in WARNING_CHECKS:
-        out += [LintMessage("warning", check.code, f"{label}: {w}", m) for w, m in check.run(protocol)]
+        for w, m in check.run(protocol):
+            reading = readings.get((check.code, w))
+            if reading is not None:
+                used.add((check.code, w))
+                m = f"{m}; marked: {reading}"
+            out.append(LintMessage("warning", check.code, f"{label}: {w}", m))
+    for i, r in enumerate(protocol.lint_readings):
+        if (r.code, r.where) not in used:
+            out.append(LintMessage("warning", "W249", f"{label}: lint_readings[{i}]",
+                                   f"reading for {r.code} at `{r.where}` marks no finding"))
     return out

@@ -18,7 +18,7 @@ __all__ = [
     "BagLimits", "Criterion", "DLTCensoring", "DLTDefinition", "DLTException", "DLTRule",
     "CD7Editing", "DoseLevel",
     "Eligibility", "Endpoint", "Intervention", "Options", "Protocol", "Schedule",
-    "HoldRule", "SplitFraction", "STANDARD_VARIABLES", "Variable",
+    "HoldRule", "LintReading", "SplitFraction", "STANDARD_VARIABLES", "Variable",
 ]
 
 ResponseCriteria = Literal["aml_eln2022", "all_bbmt2010", "extramedullary_lugano2014"]
@@ -77,7 +77,7 @@ _BOOLS = {
     "uncontrolled_infection": "Uncontrolled active infection",
     "active_hbv_hcv": "Active hepatitis B or hepatitis C infection",
     "hiv_infection": "HIV infection",
-    "thrombosis_embolism": "Atrial or venous thrombosis or embolism",
+    "thrombosis_embolism": "Arterial or venous thrombosis or embolism",
     "recent_mi_or_arrhythmia": "Myocardial infarction or severe arrhythmia in the last 6 months",
     "investigator_unsuitable": "Comorbidity the investigator considers unsuitable for the study",
 }
@@ -352,6 +352,17 @@ class Options(_Frozen):
     efficacy_evaluable: str
 
 
+class LintReading(_Frozen):
+    """A lint warning the protocol answers: the check ``code`` (e.g. ``W241``), the field path
+    ``where`` lint names (without the file name, e.g. ``eligibility.exclusion[6] (E7).text``)
+    and ``reading``, how the project reads the registration's words there. Lint still prints
+    the finding, followed by "marked: <reading>" (docs/protocols.md, Lint)."""
+
+    code: str = Field(pattern=r"^W\d{3}$")
+    where: str = Field(min_length=1)
+    reading: str = Field(min_length=1)
+
+
 class Protocol(_Frozen):
     """One study protocol. Load with :func:`celltrial.protocols.load`."""
 
@@ -379,6 +390,7 @@ class Protocol(_Frozen):
     endpoints: list[Endpoint] = Field(min_length=1)
     escalation: Escalation | None = None
     options: Options
+    lint_readings: list[LintReading] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

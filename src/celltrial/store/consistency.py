@@ -20,6 +20,11 @@ one problem per disagreeing row, naming the column to correct:
   (symptomatic, transfusion indicated, hospitalization, life-threatening, death). Terms whose
   grade depends on the subject's baseline (ALT, AST, bilirubin, creatinine, fibrinogen) cannot
   be graded from one row and are not checked here; ADLB grades them with the baseline.
+- AE coding: ``AEDECOD`` (or ``AETERM`` when no dictionary term is given) is a term of
+  ``AETOXSCL`` spelled exactly (CTCAE v5.0's 837 terms; ASTCT 2019 for CRS and ICANS),
+  ``AETOXGR`` is a grade that term has (no grade 5 "Neutrophil count decreased", no grade 4
+  "Headache"), grade 5 is serious with outcome FATAL and FATAL is grade 5, ``AEOUT`` is from
+  CDISC CT code list OUT (:func:`celltrial.clinical.ae_terms.ae_problems`).
 """
 
 from __future__ import annotations
@@ -89,6 +94,26 @@ def check_test_code_case(domain: Domain, columns: Columns, add: Add) -> None:
                                  "as SDTM controlled terminology; the unit and range table of "
                                  "celltrial/store/plausibility.py knows "
                                  f"`{folded[code.upper()]}`)")
+
+
+def check_adverse_events(columns: Columns, add: Add) -> None:
+    """Each AE's term, grade, seriousness and outcome agree with the grading scale
+    (:func:`celltrial.clinical.ae_terms.ae_problems`)."""
+    from celltrial.clinical.ae_terms import ae_problems
+
+    n = len(columns["AETERM"])
+    for row in range(n):
+        decod, verbatim = columns["AEDECOD"][row], columns["AETERM"][row]
+        term = decod if decod is not None else verbatim
+        grade = columns["AETOXGR"][row]
+        problems = ae_problems(term=term, grade=grade, scale=columns["AETOXSCL"][row],
+                               serious=columns["AESER"][row], outcome=columns["AEOUT"][row])
+        for field, message in problems:
+            if field == "AEDECOD" and decod is None:
+                field = "AETERM"
+            value = {"AEDECOD": decod, "AETERM": verbatim, "AETOXGR": grade,
+                     "AESER": columns["AESER"][row], "AEOUT": columns["AEOUT"][row]}[field]
+            add(row + 1, field, value, message)
 
 
 # ------------------------------------------------------------------ LB results and grades

@@ -68,7 +68,7 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
     Vocabulary("DM", "DTHFL", ("Y",)),
     Vocabulary("AE", "AESER", ("Y", "N")),
     Vocabulary("AE", "AEREL", ("RELATED", "NOT RELATED")),
-    Vocabulary("AE", "AETOXSCL", ("CTCAE v5.0", "ASTCT 2019")),
+    Vocabulary("AE", "AETOXSCL", ("CTCAE v5.0", "ASTCT 2019", "MAGIC 2016")),
     Vocabulary("EX", "EXDOSU", ("cells/kg",)),
     Vocabulary("RS", "RSTESTCD", ("OVRLRESP", "MARROW", "EMRESP")),
     Vocabulary("RS", "RSSTRESC", _RESPONSES),

@@ -338,6 +338,8 @@ def check_rows(domain: Domain, columns: dict[str, list[Any]], source: Source,
     consistency.check_test_code_case(domain, columns, add)
     if domain.name == "LB":
         consistency.check_lab_results(columns, add)
+    if domain.name == "AE":
+        consistency.check_adverse_events(columns, add)
 
 
 def check_subjects(checked: Checked, subjects: set[str], source: Source,
