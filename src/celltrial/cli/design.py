@@ -1,4 +1,4 @@
-"""`celltrial design simulate|boundaries` and `celltrial escalate`: dose-escalation designs,
+"""`celltrial design simulate|virtual|boundaries` and `celltrial escalate`: dose-escalation designs,
 their operating characteristics, and the next-cohort decision of a running study."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 ISSUE_SCENARIO = "0.05,0.12,0.30,0.45,0.60"
 
-design_app = typer.Typer(help="Dose-escalation designs: BOIN boundaries and simulated operating "
-                         "characteristics (3+3, BOIN, CRM, BOIN12).", no_args_is_help=True)
+design_app = typer.Typer(help="Dose-escalation designs: BOIN boundaries, simulated operating "
+                         "characteristics (3+3, BOIN, CRM, BOIN12) on probability tables and "
+                         "on virtual trials of mechanistic patients.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -143,6 +144,117 @@ def _print_oc(table: Any) -> None:
         for row in part.itertuples():
             t.add_row(str(row.dose), f"{row.p_true:.2f}", f"{row.selection_pct:.1f}",
                       f"{row.mean_patients:.2f}", f"{row.mean_dlts:.2f}")
+        console.print(t)
+
+
+@design_app.command("virtual")
+def virtual_command(
+    study: str = typer.Option(..., "--study", help="Protocol id (its doses, DLT rules, "
+                              "eligibility, escalation target and cohort size)."),
+    designs: str = typer.Option("3+3,boin,crm,boin12", "--designs",
+                                help="Comma-separated: 3+3, boin, crm, boin12, protocol "
+                                "(the protocol's own design and enrolment cap)."),
+    trials: int = typer.Option(1000, "--trials", "-n", help="Virtual trials per design."),
+    max_n: int | None = typer.Option(None, "--max-n", help="Maximum patients per trial "
+                                     "(default: the protocol's enrolment cap)."),
+    bank_size: int = typer.Option(100, "--bank-size", help="Virtual patients banked per dose "
+                                  "level (made by the per-patient path; the true curves)."),
+    bank: Path | None = typer.Option(None, "--bank", help="Parquet file of the patient bank: "
+                                     "read when it exists, else built and written there."),
+    seed: int = typer.Option(1, "--seed"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Run on Dask: 'local' for a "
+                                         "local cluster of 2 processes, or a scheduler "
+                                         "address tcp://HOST:PORT."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG: selection and RP2D % "
+                                     "per dose against the true curves."),
+    out: Path | None = typer.Option(None, "--out", help="Write the OC table (.csv or "
+                                    ".parquet)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the OC table as JSON."),
+) -> None:
+    """Operating characteristics of escalation designs on virtual trials of mechanistic
+    patients: % selecting each dose (and as RP2D), % stopped, patients, DLTs, response and
+    AUC0-28d per dose, trial duration, with the true curves of the virtual population."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from celltrial import protocols
+    from celltrial.design.rp2d import rule_of
+    from celltrial.design.virtual_bank import build_bank, load_bank, save_bank
+    from celltrial.design.virtual_oc import comparison_designs, virtual_oc
+    from celltrial.errors import invalid
+
+    with user_errors():
+        protocol = protocols.load(study)
+        chosen = comparison_designs(protocol, [d for d in designs.split(",") if d.strip()],
+                                    max_n)
+        client: Any = "synchronous" if scheduler is None else (
+            None if scheduler == "local" else scheduler)
+        if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+            raise invalid("--out", str(out), "a .csv or .parquet file")
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True, disable=as_json) as progress:
+            if bank is not None and bank.exists():
+                patients = load_bank(bank)
+                if patients.study != protocol.id:
+                    raise invalid("--bank", str(bank), f"a bank of {protocol.id} (it holds "
+                                  f"{patients.study})")
+            else:
+                task = progress.add_task("banking virtual patients",
+                                         total=bank_size * len(protocol.dose_levels))
+                patients = build_bank(protocol, bank_size, seed, client=client,
+                                      progress=lambda k: progress.advance(task, k))
+                if bank is not None:
+                    save_bank(patients, bank)
+            task = progress.add_task("virtual trials", total=trials * len(chosen))
+            table = virtual_oc(patients, chosen, trials, seed, rp2d_rule=rule_of(protocol)[0],
+                               window_days=int(protocol.dlt.window_days), client=client,
+                               progress=lambda k: progress.advance(task, k))
+        table.insert(0, "study", protocol.id)
+        if out is not None:
+            (table.to_parquet(out, index=False) if out.suffix.lower() == ".parquet"
+             else table.to_csv(out, index=False))
+        if plot is not None:
+            from celltrial.design.figures import plot_virtual_oc
+
+            plot_virtual_oc(table, plot, title=f"{protocol.id}: {trials} virtual trials per "
+                            f"design, bank {patients.n_per_dose}/dose, seed {seed}")
+    if as_json:
+        typer.echo(json.dumps(table.to_dict(orient="records"), default=float))
+        return
+    _print_virtual(table, patients)
+    for path in (out, plot, bank):
+        if path is not None:
+            console.print(f"wrote {path}" if path != bank else f"patient bank: {path}")
+
+
+def _print_virtual(table: Any, bank: Any) -> None:
+    from rich.table import Table
+
+    truth = bank.truth()
+    t = Table(title=f"true curves of the virtual population ({bank.study}, DLT-evaluable "
+              f"patients banked per dose)")
+    for col in ("dose", "n", "P(DLT) [95% CI]", "P(response) [95% CI]", "median AUC0-28d",
+                "median Cmax"):
+        t.add_column(col, justify="right")
+    for r in truth.itertuples():
+        t.add_row(str(r.dose), str(r.n), f"{r.p_dlt:.2f} [{r.p_dlt_lo:.2f}, {r.p_dlt_hi:.2f}]",
+                  f"{r.p_response:.2f} [{r.p_response_lo:.2f}, {r.p_response_hi:.2f}]",
+                  f"{r.auc28_median:.3g}", f"{r.cmax_median:.3g}")
+    console.print(t)
+    for dn, part in table.groupby("design", sort=False):
+        first = part.iloc[0]
+        t = Table(title=f"{dn}: {int(first['n_trials'])} trials, seed {int(first['seed'])}; "
+                  f"no dose selected {first['stop_pct']:.1f}%, no RP2D "
+                  f"{first['rp2d_none_pct']:.1f}%, mean duration "
+                  f"{first['duration_days'] / 30.44:.1f} months")
+        for col in ("dose", "true P(DLT)", "selected %", "RP2D %", "mean patients",
+                    "mean DLTs", "response rate", "mean AUC0-28d"):
+            t.add_column(col, justify="right")
+        for r in part.itertuples():
+            t.add_row(str(r.dose), f"{r.p_dlt_true:.2f}", f"{r.selection_pct:.1f}",
+                      f"{r.rp2d_pct:.1f}", f"{r.mean_patients:.2f}", f"{r.mean_dlts:.2f}",
+                      "-" if r.response_rate != r.response_rate else f"{r.response_rate:.2f}",
+                      "-" if r.auc28_mean != r.auc28_mean else f"{r.auc28_mean:.3g}")
         console.print(t)
 
 

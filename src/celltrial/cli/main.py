@@ -11,6 +11,7 @@ import typer
 
 from celltrial import __version__
 from celltrial.cli import analyze, clinical, db, demo, design, dlt, kinetics, protocol, report, web
+from celltrial.cli import rp2d as rp2d_cli
 
 app = typer.Typer(
     name="celltrial",
@@ -35,7 +36,8 @@ def _root(
     """celltrial: CAR-T trial platform."""
 
 
-for _module in (protocol, db, clinical, analyze, design, dlt, kinetics, report, demo, web):
+for _module in (protocol, db, clinical, analyze, design, dlt, kinetics, report, demo, web,
+                rp2d_cli):
     _module.register(app)
 
 

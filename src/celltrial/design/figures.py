@@ -42,3 +42,47 @@ def plot_selection(table: pd.DataFrame, path: str | Path, title: str = "") -> Pa
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_virtual_oc(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Virtual-trial OCs (`celltrial.design.virtual_oc.oc_table`): one panel per design,
+    bars of % selecting each dose (MTD/OBD) and % choosing it as RP2D, against the true
+    DLT and response curves of the virtual population (lines, right axis); PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    designs = list(dict.fromkeys(table["design"]))
+    fig, axes = plt.subplots(1, len(designs), figsize=(3.8 * len(designs), 3.6),
+                             squeeze=False, sharey=True)
+    for j, (ax, dn) in enumerate(zip(axes[0], designs, strict=True)):
+        part = table[table["design"] == dn].sort_values("dose")
+        x = np.arange(len(part))
+        ax.bar(x - 0.2, part["selection_pct"], 0.4, label="selected (MTD/OBD)")
+        ax.bar(x + 0.2, part["rp2d_pct"], 0.4, label="RP2D")
+        ax.set_xticks(x, [str(d) for d in part["dose"]])
+        ax.set_xlabel("dose level")
+        stop = float(part["stop_pct"].iloc[0])
+        ax.set_title(f"{dn}\n(no dose {stop:.0f}%)", fontsize="small")
+        twin = ax.twinx()
+        twin.plot(x, part["p_dlt_true"], "k-o", ms=3, label="true P(DLT)")
+        twin.plot(x, part["p_response_true"], "g--s", ms=3, label="true P(response)")
+        twin.set_ylim(0, 1)
+        if j < len(designs) - 1:
+            twin.set_yticklabels([])
+        else:
+            twin.set_ylabel("true probability")
+    axes[0][0].set_ylabel("% of trials")
+    handles = axes[0][0].get_legend_handles_labels()
+    lines = twin.get_legend_handles_labels()
+    axes[0][0].legend(handles[0] + lines[0], handles[1] + lines[1], fontsize="x-small",
+                      loc="upper right")
+    if title:
+        fig.suptitle(title, fontsize="small")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

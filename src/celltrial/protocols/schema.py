@@ -344,6 +344,24 @@ class Escalation(_Assumable):
     n_cap: int | None = Field(default=None, ge=1)
 
 
+class RP2DSpec(_Assumable):
+    """How the recommended phase II dose is chosen (``celltrial rp2d``; rule in
+    `celltrial.design.rp2d`): safe when the isotonic DLT estimate is <= ``target``; futile when
+    the exact ``conf_level`` upper limit of the response rate is < ``min_response``; not
+    exposed when the median AUC0-28d is < ``min_auc28`` (copies*day/ug; no floor when absent);
+    among the rest, the highest BOIN12 utility with weights ``u2`` (neither response nor
+    DLT) and ``u3`` (response with DLT) (Lin et al. 2020). ``sources`` names where each value
+    comes from."""
+
+    target: float = Field(default=0.3, gt=0, lt=1)
+    min_response: float = Field(default=0.25, gt=0, lt=1)
+    u2: float = Field(default=40.0, ge=0, le=100)
+    u3: float = Field(default=60.0, ge=0, le=100)
+    conf_level: float = Field(default=0.95, gt=0, lt=1)
+    min_auc28: float | None = Field(default=None, gt=0)
+    sources: list[str] = Field(default_factory=list)
+
+
 class Options(_Frozen):
     censor_at_transplant: bool
     censor_at_transplant_rationale: str
@@ -389,6 +407,7 @@ class Protocol(_Frozen):
     response_definitions: str | None = None
     endpoints: list[Endpoint] = Field(min_length=1)
     escalation: Escalation | None = None
+    rp2d: RP2DSpec | None = None
     options: Options
     lint_readings: list[LintReading] = Field(default_factory=list)
 
