@@ -45,6 +45,7 @@ def demo(
         init_db(url)
         store = open_store(url)
         ids = list_ids()
+        pdfs: list[Path] = []
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("studies", total=len(ids))
             for index, study_id in enumerate(ids):
@@ -56,7 +57,11 @@ def demo(
                     write_study(store, protocol, n_patients, seed + index,
                                 data_cut=parse_cut(data_cut))
                 progress.update(task, description=f"{study_id}: analysis and report")
-                analysis, files = report_study(store, protocol, out / study_id)
+                analysis, files = report_study(
+                    store, protocol, out / study_id,
+                    progress=lambda name, sid=study_id: progress.update(
+                        task, description=f"{sid}: report: {name}"))
+                pdfs.append(files.pdf)
                 domains = read_domains(store, study_id)
                 adsl = analysis.datasets["adsl"]
                 dosed = adsl[adsl["SAFFL"] == "Y"]
@@ -70,6 +75,9 @@ def demo(
                                 str(files.html))
                 progress.advance(task)
     console.print(summary)
+    console.print("Study reports (PDF):")
+    for pdf in pdfs:
+        console.print(f"  {pdf}")
     console.print(f"Reports under [bold]{out}/<study>/report/[/]; analysis datasets under "
                   f"{out}/<study>/analysis/. Try `celltrial escalate --study {ids[0]}`.")
 

@@ -1,5 +1,5 @@
-"""celltrial.report: the study report (tables, listings and figures; HTML and PDF)."""
+"""celltrial.report: the clinical study report of one study (HTML, printed to PDF by WeasyPrint)."""
 
-from celltrial.report.build import ReportFiles, build_report, load_analysis
+from celltrial.report.build import PAGE_SIZES, ReportFiles, build_report, load_analysis
 
-__all__ = ["ReportFiles", "build_report", "load_analysis"]
+__all__ = ["PAGE_SIZES", "ReportFiles", "build_report", "load_analysis"]

@@ -1,27 +1,37 @@
-"""The study report: outcome measures, tables, listings and figures as one HTML file and one PDF.
+"""The study report as a clinical study report: one HTML document, printed to PDF by WeasyPrint.
 
 The report reads only what ``celltrial analyze`` wrote (analysis datasets as parquet,
 ``endpoints.json`` and, when present, ``escalation.json``, the escalation history), never the
-database: analysis datasets are the single source of the numbers.
+database. The document is written once, as HTML from the Jinja2 template
+``templates/csr.html`` (sections of :mod:`celltrial.report.sections`, tables of
+:mod:`celltrial.report.csr`, figures of :mod:`celltrial.report.figures` embedded as PNG), and
+the PDF is WeasyPrint's print of that same HTML, so the two cannot differ: page size, running
+header (study, data cut-off, SIMULATED DATA), footer (page x of y), contents with page numbers
+(CSS ``target-counter``) and PDF bookmarks (``bookmark-level``) come from the CSS paged-media
+rules of the template.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import Any, Literal
 
 from celltrial import __version__
 from celltrial.errors import CelltrialError
+from celltrial.report.csr import est_ci
+from celltrial.report.data import ReportData, load_analysis
 from celltrial.report.figures import render_all
-from celltrial.report.tables import TABLES, endpoint_table
+from celltrial.report.sections import Section, build_sections, clean
 
-PDF_TABLE_ROWS = 28
+PageSize = Literal["A4", "Letter"]
+PAGE_SIZES: dict[str, str] = {"A4": "A4", "Letter": "letter"}
+Progress = Callable[[str], None]
+
+__all__ = ["PAGE_SIZES", "ReportFiles", "build_report", "load_analysis", "synopsis"]
 
 
 @dataclass(frozen=True)
@@ -33,114 +43,91 @@ class ReportFiles:
     figures: tuple[Path, ...]
 
 
-def load_analysis(analysis_dir: Path) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
-    """Read the datasets (``<name>.parquet``) and ``endpoints.json`` written by ``celltrial analyze``."""
-    analysis_dir = Path(analysis_dir)
-    endpoints_file = analysis_dir / "endpoints.json"
-    if not endpoints_file.exists():
-        raise CelltrialError(f"Invalid `analysis_dir`: got `{analysis_dir}`, must hold "
-                             "endpoints.json (run `celltrial analyze` first)")
-    datasets = {p.stem.lower(): pd.read_parquet(p) for p in sorted(analysis_dir.glob("*.parquet"))}
-    payload = json.loads(endpoints_file.read_text())
-    endpoints = payload["endpoints"] if isinstance(payload, dict) else payload
-    return datasets, endpoints
+def _value(e: dict[str, Any]) -> str:
+    if e.get("status", "ok") != "ok":
+        return f"not computable: {clean(e.get('reason', ''))}"
+    percent = e.get("unit") == "proportion"
+    text = est_ci(e.get("estimate"), e.get("ci"), percent=percent)
+    return f"{text}{' %' if percent else ' ' + str(e.get('unit') or '')} (n = {e.get('n')}); " \
+        f"{clean(e.get('summary', ''))}"
 
 
-def _pdf_table(pdf: Any, title: str, table: pd.DataFrame) -> None:
-    import matplotlib.pyplot as plt
-
-    if table.empty:
-        table = pd.DataFrame({"": ["No records."]})
-    for start in range(0, len(table), PDF_TABLE_ROWS):
-        chunk = table.iloc[start:start + PDF_TABLE_ROWS].astype(str)
-        chunk = chunk.apply(lambda col: col.str.slice(0, 60))
-        fig, ax = plt.subplots(figsize=(11.0, 8.5))
-        ax.axis("off")
-        ax.set_title(title if start == 0 else f"{title} (continued)", loc="left")
-        cells = ax.table(cellText=chunk.to_numpy(), colLabels=list(chunk.columns),
-                         loc="upper left", cellLoc="left")
-        cells.auto_set_font_size(False)
-        cells.set_fontsize(7)
-        cells.auto_set_column_width(list(range(len(chunk.columns))))
-        pdf.savefig(fig)
-        plt.close(fig)
-
-
-@dataclass(frozen=True)
-class _Titled:
-    title: str
-
-
-def escalation_table(analysis_dir: Path) -> tuple[_Titled, pd.DataFrame] | None:
-    """The escalation history written by the analysis (``escalation.json``): one row per
-    cohort with the decision in force before it and whether it was followed."""
-    path = Path(analysis_dir) / "escalation.json"
-    if not path.exists():
-        return None
-    history = json.loads(path.read_text(encoding="utf-8"))
-    rows = []
-    for c in history["cohorts"]:
-        d = c["decision"]
-        rows.append({"Cohort": c["cohort"], "Dose level": c["level"],
-                     "Patients": len(c["subjects"]), "First infusion": c["first_infusion"],
-                     "Decision in force": f"{d['action']}"
-                     + (f" -> dose {d['dose']}" if d["dose"] else "") + f": {d['reason']}",
-                     "Followed": "yes" if c["deviation"] is None else
-                     f"DEVIATION: {c['deviation']}"})
-    nxt = history["next"]
-    rows.append({"Cohort": "next", "Dose level": "", "Patients": "",
-                 "First infusion": "", "Followed": "",
-                 "Decision in force": f"{nxt['action']}"
-                 + (f" -> dose {nxt['dose']}" if nxt["dose"] else "") + f": {nxt['reason']}"})
-    return _Titled("Dose escalation history (decisions replayed from the records)"), \
-        pd.DataFrame(rows)
+def synopsis(rd: ReportData) -> list[tuple[str, str]]:
+    """The key results for the synopsis page (ICH E3 section 2): design, patients, every primary
+    outcome measure, ORR and OS, and the escalation decision at the data cut-off."""
+    adsl = rd.adsl
+    infused = rd.safety
+    by_level = ", ".join(f"{rd.dose_label(lv)}: {len(g)}" for lv, g in rd.groups() if lv != "Total")
+    items = [("Design", rd.protocol.design),
+             ("Patients", f"{len(adsl)} screened, {int((adsl['ENRLFL'] == 'Y').sum()) if len(adsl) else 0}"
+                          f" enrolled, {len(infused)} infused"
+                          + (f" ({by_level})" if by_level else
+                             ". No patient received CAR-T cells by the data cut-off."))]
+    for e in rd.endpoints:
+        if e.get("kind") == "primary":
+            items.append((f"Primary: {e.get('name')}", _value(e)))
+    for der in ("orr", "os"):
+        e = rd.endpoint(der)
+        if e is not None and e.get("kind") != "primary":
+            items.append((e.get("name", der), _value(e)))
+    if rd.escalation:
+        nxt = rd.escalation["next"]
+        items.append(("Decision at the data cut-off",
+                      f"{nxt['action']}" + (f" to {nxt['dose']}" if nxt.get("dose") else "")
+                      + f": {clean(nxt['reason'])}"))
+    if rd.simulated:
+        items.append(("Data", "SIMULATED: virtual patients generated by celltrial."))
+    return items
 
 
-def build_report(protocol: Any, analysis_dir: Path, out_dir: Path, *,
-                 data_note: str = "") -> ReportFiles:
-    """Write ``report.html`` (self-contained) and ``report.pdf`` and the figures as PNG files."""
+def build_report(protocol: Any, analysis_dir: Path, out_dir: Path, *, data_note: str = "",
+                 simulated: bool = False, page_size: PageSize = "A4",
+                 progress: Progress | None = None) -> ReportFiles:
+    """Write ``report.html`` (self-contained), ``report.pdf`` (WeasyPrint's print of the same
+    HTML) and the figures as PNG files into ``out_dir``.
+
+    ``progress`` is called with the name of each step as it starts.
+    """
     import jinja2
-    import matplotlib
+    import weasyprint
 
-    matplotlib.use("Agg")
-    from matplotlib.backends.backend_pdf import PdfPages
-
+    if page_size not in PAGE_SIZES:
+        raise CelltrialError(f"Invalid `page_size`: got `{page_size}`, must be one of "
+                             f"{sorted(PAGE_SIZES)}")
+    step = progress or (lambda _name: None)
     out_dir = Path(out_dir)
+    step("reading the analysis")
+    rd = ReportData.read(protocol, analysis_dir, simulated=simulated, data_note=data_note)
     out_dir.mkdir(parents=True, exist_ok=True)
-    datasets, endpoints = load_analysis(analysis_dir)
-    outcome = endpoint_table(endpoints)
-    tables = [(spec, spec.build(datasets)) for spec in TABLES]
-    history = escalation_table(analysis_dir)
-    if history is not None:
-        tables.insert(0, history)
-
-    pdf_path = out_dir / "report.pdf"
-    with PdfPages(pdf_path) as pdf:
-        _pdf_table(pdf, f"{protocol.id}: outcome measures", outcome)
-        figures = render_all(datasets, pdf=pdf)
-        for spec, table in tables:
-            _pdf_table(pdf, spec.title, table)
-
+    step("tables")
+    sections: list[Section] = build_sections(rd)
+    step("figures")
+    rendered = render_all(rd.datasets)
     figure_paths = []
-    for figure in figures:
-        if figure.png is not None:
-            path = out_dir / f"{figure.spec.id}.png"
-            path.write_bytes(figure.png)
+    order = [b.figure for s in sections for b in s.blocks if b.kind == "figure"]
+    figures: dict[str, dict[str, Any]] = {}
+    for r in rendered:
+        number = order.index(r.spec.id) + 1 if r.spec.id in order else len(order) + 1
+        figures[r.spec.id] = {"title": r.spec.title, "reason": r.reason,
+                              "caption": f"Figure {number}: {r.spec.title}",
+                              "png": base64.b64encode(r.png).decode() if r.png else None}
+        if r.png is not None:
+            path = out_dir / f"{r.spec.id}.png"
+            path.write_bytes(r.png)
             figure_paths.append(path)
-
+    step("HTML")
+    now = dt.datetime.now(dt.UTC)
     env = jinja2.Environment(loader=jinja2.PackageLoader("celltrial.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]))
-    html = env.get_template("report.html").render(
-        protocol=protocol,
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        version=__version__,
-        data_note=data_note,
-        endpoints_html=outcome.to_html(index=False, border=0),
-        tables=[{"title": spec.title, "html": table.to_html(index=False, border=0)
-                 if not table.empty else ""} for spec, table in tables],
-        figures=[{"title": f.spec.title, "reason": f.reason,
-                  "png": base64.b64encode(f.png).decode() if f.png else None} for f in figures],
-    )
+    cut = rd.data_cut
+    html = env.get_template("csr.html").render(
+        protocol=protocol, version=__version__, simulated=simulated, data_note=data_note,
+        generated=now.strftime("%Y-%m-%d %H:%M UTC"), generated_iso=now.isoformat(),
+        data_cut=cut, data_cut_short=cut.split(" ")[0], page_size=PAGE_SIZES[page_size],
+        synopsis=synopsis(rd), sections=sections, figures=figures)
     html_path = out_dir / "report.html"
     html_path.write_text(html, encoding="utf-8")
+    step("PDF")
+    pdf_path = out_dir / "report.pdf"
+    weasyprint.HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
     return ReportFiles(html=html_path, pdf=pdf_path, figures=tuple(figure_paths))

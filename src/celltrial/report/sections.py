@@ -1,0 +1,744 @@
+"""The sections of the clinical study report, in ICH E3 order, declared as data (``SECTIONS``).
+
+Each builder takes the :class:`~celltrial.report.data.ReportData` of a study and returns the
+blocks of its section: paragraphs, numbered CSR tables (:mod:`celltrial.report.csr`) and
+figure references (ids of :data:`celltrial.report.figures.FIGURES`). Estimates with CIs are
+read from ``endpoints.json``; counts and medians summarise the analysis datasets (the table
+programs of a CSR); no endpoint is derived again here.
+
+Table numbering follows ICH E3 section 14 (14.1 demographic data, 14.2 efficacy, 14.3
+safety) with study-specific sub-numbers; protocol tables are numbered 9.x (E3 section 9,
+investigational plan) and the escalation 12.x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from celltrial.report.csr import NE, CsrTable, Row, column, est_ci, median_range, n_pct, num
+from celltrial.report.data import ReportData, assumptions
+
+NO_INFUSED = ("No patient received CAR-T cells by the data cut-off: the safety set is empty, "
+              "so there is nothing to tabulate.")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One item of a section: ``kind`` p (paragraph), table, figure, warn, list."""
+
+    kind: str
+    text: str = ""
+    table: CsrTable | None = None
+    figure: str = ""
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Section:
+    """A report section: number, id (anchor), title and its blocks."""
+
+    number: str
+    id: str
+    title: str
+    blocks: tuple[Block, ...] = field(default_factory=tuple)
+
+
+def P(text: str) -> Block:
+    return Block("p", text=text)
+
+
+#: tables whose cells are text (left-aligned); the others hold numbers, centred
+TEXT_TABLES = frozenset({"9.1", "9.2", "9.3", "9.4", "9.5", "9.6", "12.1", "14.2.2", "14.2.3",
+                         "14.3.5", "14.5.1"})
+
+
+def T(table: CsrTable) -> Block:
+    if table.number in TEXT_TABLES:
+        table = replace(table, text_cells=True)
+    return Block("table", table=table)
+
+
+def F(figure_id: str) -> Block:
+    return Block("figure", figure=figure_id)
+
+
+# --- vocabularies (declared data) ------------------------------------------------------------
+
+#: CTCAE v5.0 term -> MedDRA system organ class (CTCAE v5.0, 27 Nov 2017, where each term is
+#: listed under its MedDRA 20.1 SOC; ASTCT CRS/ICANS under the SOC CTCAE v5.0 gives them)
+SOC_OF_TERM: dict[str, str] = {
+    "Anemia": "Blood and lymphatic system disorders",
+    "Febrile neutropenia": "Blood and lymphatic system disorders",
+    "Platelet count decreased": "Investigations",
+    "Neutrophil count decreased": "Investigations",
+    "Lymphocyte count decreased": "Investigations",
+    "White blood cell decreased": "Investigations",
+    "Alanine aminotransferase increased": "Investigations",
+    "Aspartate aminotransferase increased": "Investigations",
+    "Blood bilirubin increased": "Investigations",
+    "Creatinine increased": "Investigations",
+    "Fibrinogen decreased": "Investigations",
+    "Cytokine release syndrome": "Immune system disorders",
+    "Graft versus host disease": "Immune system disorders",
+    "Immune effector cell-associated neurotoxicity syndrome": "Nervous system disorders",
+    "Epstein-Barr virus infection reactivation": "Infections and infestations",
+    "Cytomegalovirus infection reactivation": "Infections and infestations",
+    "Lung infection": "Infections and infestations",
+    "Upper respiratory infection": "Infections and infestations",
+    "Sepsis": "Infections and infestations",
+    "Fever": "General disorders and administration site conditions",
+    "Hypotension": "Vascular disorders",
+    "Hypoxia": "Respiratory, thoracic and mediastinal disorders",
+}
+SOC_UNCODED = "SOC not coded (term outside the CTCAE v5.0 map of this report)"
+
+#: best overall response categories in the order ELN 2022 / NCCN ALL list them
+RESPONSE_ORDER = ("CR", "CRh", "CRi", "MLFS", "PR", "SD", "NR", "PD", "RELAPSE", "NE")
+RESPONDER = ("CR", "CRh", "CRi", "MLFS", "PR")
+
+#: cytopenia terms of CTCAE v5.0 (haematotoxicity)
+CYTOPENIAS = ("Anemia", "Platelet count decreased", "Neutrophil count decreased",
+              "Lymphocyte count decreased", "White blood cell decreased", "Febrile neutropenia")
+
+#: NCA parameters (ADPP PARAMCD prefix) and how a CSR summarises them (FDA/EMA PK reporting:
+#: geometric mean (CV%) for exposure, median (range) for times)
+NCA_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("CMAX", "Cmax", "geo"), ("AUC28", "AUC0-28d", "geo"), ("TMAX", "Tmax (day)", "median"),
+    ("TLST", "Tlast (day)", "median"), ("CLST", "Clast", "geo"),
+)
+ANALYTES: dict[str, str] = {"QPCR": "CAR transgene by qPCR",
+                            "PCT": "CAR+ T cells by flow (% of CD3+)",
+                            "ABS": "CAR+ T cells by flow (cells/\u00b5L)"}
+
+#: lab shift tables: ADLB PARAMCD and name (CTCAE v5.0 grade shift, baseline -> worst)
+SHIFT_LABS: tuple[tuple[str, str], ...] = (
+    ("NEUT", "Neutrophil count"), ("PLAT", "Platelet count"), ("HGB", "Hemoglobin"),
+    ("ALT", "Alanine aminotransferase"), ("BILI", "Bilirubin"), ("CREAT", "Creatinine"),
+)
+
+
+def clean(text: str) -> str:
+    """Text of the analysis for print: a missing CI limit written ``NE`` (not estimable), as
+    the tables write it, instead of ``NA`` (``95% CI 330-NA`` -> ``95% CI 330-NE``)."""
+    return re.sub(r"\bNA\b", NE, text or "")
+
+
+def unit_text(unit: str) -> str:
+    """Units as printed: the micro sign for ``u`` of microgram/microlitre."""
+    return unit.replace("ug", "\u00b5g").replace("uL", "\u00b5L")
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+Groups = list[tuple[str, pd.DataFrame]]
+
+
+def _columns(rd: ReportData, frame: pd.DataFrame | None = None) -> tuple[Groups, tuple[str, ...]]:
+    """Column groups (dose levels, Total) and their headers with N."""
+    groups = rd.groups(frame)
+    return groups, tuple(column(rd.dose_label(lv, "\n") if lv != "Total" else "Total", len(g))
+                         for lv, g in groups)
+
+
+def _count_row(label: str, groups: Sequence[tuple[str, pd.DataFrame]], subjects: set[str],
+               indent: int = 1) -> Row:
+    cells = tuple(n_pct(int(g["USUBJID"].isin(subjects).sum()), len(g)) for _, g in groups)
+    return Row(label, cells, indent)
+
+
+def _pop(rd: ReportData) -> str:
+    n = len(rd.safety)
+    return f"Population: safety set (patients who received any CAR-T cells), N = {n}"
+
+
+def _empty(number: str, title: str, population: str, reason: str = NO_INFUSED) -> CsrTable:
+    return CsrTable(number, title, population, "", (), (), empty_reason=reason)
+
+
+# --- 9: protocol summary ----------------------------------------------------------------------
+
+def protocol_summary(rd: ReportData) -> list[Block]:
+    """Design, dose levels, split schedule, DLT definition, registered endpoints, assumptions
+    and lint warnings of the protocol (ICH E3 section 9)."""
+    from celltrial.protocols.lint import lint
+
+    p = rd.protocol
+    iv = p.intervention
+    blocks = [P(p.design)]
+    rows = [Row("Phase", (str(p.phase),)),
+            Row("Registration", (p.registration or "not registered",)),
+            Row("Protocol version", (str(p.version),)),
+            Row("Conditions", ("; ".join(p.conditions),)),
+            Row("Product", (iv.product,)),
+            Row("Target enrolment", (str(p.target_enrollment)
+                                     + (" (assumed)" if p.target_enrollment_assumed else ""),))]
+    if p.escalation is not None:
+        e = p.escalation
+        rows.append(Row("Escalation design", (f"{e.design.upper()}, target DLT rate {e.target:g}, "
+                                              f"cohorts of {e.cohort_size}"
+                                              + (f", at most {e.max_n} patients" if e.max_n else "")
+                                              + (" (assumed)" if e.assumed else ""),)))
+    rows.append(Row("DLT window", (f"{p.dlt.window_days} days",)))
+    blocks.append(T(CsrTable("9.1", "Study design", "Protocol as registered; assumed values marked",
+                             "Item", ("Value",), tuple(rows))))
+    dose_rows = tuple(Row(d.id, (d.label or "", num(d.cells_per_kg),
+                                 "assumed" if d.assumed else "registered"))
+                      for d in iv.dose_levels)
+    blocks.append(T(CsrTable("9.2", "Dose levels", "Protocol", "Dose level",
+                             ("Label", "CAR-T cells/kg", "Source"), dose_rows)))
+    split_rows = tuple(Row(f"Day {f.day}", (f"{100 * f.fraction:.0f}%",
+                                            "assumed" if f.assumed else "registered"))
+                       for f in iv.split)
+    blocks.append(T(CsrTable("9.3", "Split-infusion schedule", "Protocol", "Infusion",
+                             ("Fraction of the dose", "Source"), split_rows,
+                             footnotes=tuple(f"Hold rule {h.id}: {h.description}"
+                                             for h in iv.hold_rules))))
+    blocks.append(P("Dose-limiting toxicity: " + p.dlt.definition))
+    ep_rows = tuple(Row(e.name, (e.kind, e.time_frame, e.description or "-"))
+                    for e in p.endpoints)
+    blocks.append(T(CsrTable("9.4", "Outcome measures as registered", "Protocol",
+                             "Outcome measure", ("Kind", "Time frame", "Description"), ep_rows)))
+    found = assumptions(p)
+    blocks.append(T(CsrTable("9.5", "Assumed protocol values and their rationale",
+                             "Protocol values not given by the registration", "Field",
+                             ("Assumed value", "Rationale"),
+                             tuple(Row(a.where, (a.value, a.rationale)) for a in found),
+                             empty_reason="Every value of this protocol is registered; "
+                                          "none is assumed.")))
+    warnings = [m for m in lint(p) if m.level == "warning"]
+    blocks.append(T(CsrTable("9.6", "Protocol lint warnings", "celltrial protocol lint", "Code",
+                             ("Where", "Warning"),
+                             tuple(Row(m.code, (m.where, m.message)) for m in warnings),
+                             empty_reason="celltrial protocol lint found no warning.")))
+    return blocks
+
+
+# --- 10 / 14.1: disposition, demographics, exposure --------------------------------------------
+
+def disposition(rd: ReportData) -> list[Block]:
+    """CONSORT-style flow (Schulz et al. 2010, CONSORT flow diagram) from ADSL flags."""
+    adsl = rd.adsl
+    screened = len(adsl)
+    if screened == 0:
+        return [P("No patient was screened by the data cut-off.")]
+
+    def n(mask: Any) -> int:
+        return int(np.asarray(mask).sum())
+
+    enrolled = adsl["ENRLFL"] == "Y"
+    infused = adsl["SAFFL"] == "Y"
+    rows = [Row("Screened", (str(screened),)),
+            Row("Failed screening", (n_pct(n(~enrolled), screened),), 1),
+            Row("Enrolled", (n_pct(n(enrolled), screened),)),
+            Row("Enrolled, not infused", (n_pct(n(enrolled & ~infused), screened),), 1),
+            Row("Infused (safety set)", (n_pct(n(infused), screened),)),
+            Row("DLT-evaluable", (n_pct(n(adsl["DLTEVLFL"] == "Y"), screened),), 1),
+            Row("Efficacy-evaluable", (n_pct(n(adsl["EFFFL"] == "Y"), screened),), 1)]
+    status = adsl.loc[infused, "EOSSTT"].fillna("NOT RECORDED").astype(str).str.upper()
+    rows.append(Row("Status of infused patients at the data cut-off", (), 0, True))
+    for value in sorted(status.unique()):
+        rows.append(Row(value.capitalize(), (n_pct(int((status == value).sum()), screened),), 1))
+    rows.append(Row("Died", (n_pct(n(infused & (adsl["DTHFL"] == "Y")), screened),), 1))
+    blocks = [P(f"{screened} patients were screened, {n(enrolled)} enrolled and {n(infused)} "
+                "received CAR-T cells by the data cut-off." + ("" if n(infused) else
+                                                                " " + NO_INFUSED)),
+              T(CsrTable("14.1.1", "Patient disposition", f"Population: all screened patients, "
+                         f"N = {screened}", "", (column("All patients", screened),), tuple(rows),
+                         footnotes=("Percentages of all screened patients.",
+                                    "Screen-failure and discontinuation reasons are not carried "
+                                    "by the analysis datasets (ADSL holds the flags and the "
+                                    "end-of-study status only).")))]
+    if n(infused):
+        groups, cols = _columns(rd)
+        by = [Row("Infused", tuple(str(len(g)) for _, g in groups)),
+              _count_row("DLT-evaluable", groups,
+                         set(adsl.loc[adsl["DLTEVLFL"] == "Y", "USUBJID"])),
+              _count_row("Efficacy-evaluable", groups,
+                         set(adsl.loc[adsl["EFFFL"] == "Y", "USUBJID"])),
+              _count_row("Allogeneic HSCT after infusion", groups,
+                         set(adsl.loc[adsl["HSCTFL"] == "Y", "USUBJID"])),
+              _count_row("Died", groups, set(adsl.loc[adsl["DTHFL"] == "Y", "USUBJID"])),
+              _count_row("Ongoing at the data cut-off", groups,
+                         set(adsl.loc[adsl["EOSSTT"] == "ONGOING", "USUBJID"]))]
+        blocks.append(T(CsrTable("14.1.2", "Analysis sets by dose level", _pop(rd), "", cols,
+                                 tuple(by))))
+    return blocks
+
+
+def demographics(rd: ReportData) -> list[Block]:
+    """Demographic and baseline characteristics by dose level (ICH E3 11.2, 14.1)."""
+    s = rd.safety
+    if s.empty:
+        return [T(_empty("14.1.3", "Demographic and baseline characteristics", _pop(rd)))]
+    groups, cols = _columns(rd)
+    rows: list[Row] = []
+
+    def cont(label: str, var: str, unit: str = "") -> None:
+        if var not in s:
+            return
+        rows.append(Row(f"{label}{f' ({unit})' if unit else ''}", (), 0, True))
+        rows.append(Row("n", tuple(str(int(g[var].notna().sum())) for _, g in groups), 1))
+        rows.append(Row("Median (min, max)", tuple(median_range(g[var]) for _, g in groups), 1))
+
+    def cat(label: str, var: str, mapping: dict[str, str] | None = None) -> None:
+        if var not in s:
+            return
+        rows.append(Row(label, (), 0, True))
+        values = s[var].fillna("Missing").astype(str)
+        for value in sorted(values.unique()):
+            ids = set(s.loc[values == value, "USUBJID"])
+            rows.append(_count_row((mapping or {}).get(value, value), groups, ids))
+
+    cont("Age", "AGE", "years")
+    cat("Sex", "SEX", {"M": "Male", "F": "Female"})
+    cat("Diagnosis", "DISEASE")
+    cont("Weight", "BWEIGHT", "kg")
+    cont("Marrow blasts at baseline", "BBLAST", "%")
+    cont("CD7+ blasts at screening", "BCD7BLST", "% of blasts")
+    cat("Extramedullary disease at baseline", "EMDFL", {"Y": "Yes", "N": "No"})
+    return [T(CsrTable("14.1.3", "Demographic and baseline characteristics", _pop(rd), "", cols,
+                       tuple(rows), footnotes=(
+                           "n (%) of the column N; median (min, max).",
+                           "Prior lines of therapy and prior transplant are not collected in "
+                           "the analysis datasets of this study.")))]
+
+
+def exposure(rd: ReportData) -> list[Block]:
+    """Planned vs actual dose (cells/kg) by dose level (ICH E3 12.1, extent of exposure)."""
+    s = rd.safety
+    if s.empty:
+        return [T(_empty("14.1.4", "Extent of exposure", _pop(rd)))]
+    groups, cols = _columns(rd)
+    planned = {d.id: d.cells_per_kg for d in rd.protocol.intervention.dose_levels}
+    rows = [Row("Planned dose (CAR-T cells/kg)",
+                tuple(num(planned[lv]) if lv in planned else "-" for lv, _ in groups)),
+            Row("Actual total dose (CAR-T cells/kg)", (), 0, True),
+            Row("n", tuple(str(int(g["TRTDOSE"].notna().sum())) for _, g in groups), 1),
+            Row("Median (min, max)", tuple(median_range(g["TRTDOSE"]) for _, g in groups), 1)]
+    ratio = s["TRTDOSE"] / s["TRT01A"].map(planned)
+    rows.append(Row("Actual / planned dose", tuple(median_range(ratio[g.index], 3)
+                                                   for _, g in groups), 1))
+    tol = rd.protocol.intervention.dose_tolerance
+    outside = set(s.loc[(ratio - 1).abs() > tol, "USUBJID"])
+    rows.append(_count_row(f"Outside the +/-{100 * tol:.0f}% dose tolerance", groups, outside))
+    split = ", ".join(f"day {f.day}: {100 * f.fraction:.0f}%"
+                      for f in rd.protocol.intervention.split)
+    return [T(CsrTable("14.1.4", "Extent of exposure", _pop(rd), "", cols, tuple(rows),
+                       footnotes=(f"Planned split schedule: {split}.",
+                                  "Fractions given or withheld and the number of bags are "
+                                  "recorded in EX and not carried by the analysis datasets.")))]
+
+
+# --- 12: dose escalation -----------------------------------------------------------------------
+
+def _decision(d: dict[str, Any]) -> str:
+    return f"{d['action']}" + (f" to {d['dose']}" if d.get("dose") else "")
+
+
+def escalation(rd: ReportData) -> list[Block]:
+    """Cohort-by-cohort history (``escalation.json``), DLTs by dose level (endpoint ``dlt_rate``)
+    and the decision at the data cut-off with its reasoning."""
+    blocks: list[Block] = []
+    hist = rd.escalation
+    if hist is None:
+        blocks.append(P("No escalation history was written (no dose level given or no "
+                        "escalation design): see the disposition."))
+    else:
+        rows = []
+        for c in hist["cohorts"]:
+            d = c["decision"]
+            rows.append(Row(str(c["cohort"]), (rd.dose_label(c["level"]), str(len(c["subjects"])),
+                                              c["first_infusion"], _decision(d), d["reason"],
+                                              "yes" if c["deviation"] is None
+                                              else f"Deviation: {c['deviation']}")))
+        blocks.append(T(CsrTable("12.1", "Dose-escalation history", "All cohorts infused by the "
+                                 "data cut-off", "Cohort", ("Dose level", "Patients",
+                                                            "First infusion", "Decision in force",
+                                                            "Reason", "Followed"), tuple(rows),
+                                 footnotes=("Decision in force: the design's decision replayed "
+                                            "on the records up to the day before the cohort's "
+                                            "first infusion.",),
+                                 empty_reason="No cohort was infused by the data cut-off.",
+                                 wide=True)))
+        nxt = hist["next"]
+        blocks.append(P(f"Decision at the data cut-off ({hist.get('data_cut') or rd.data_cut}; "
+                        f"{nxt.get('phase', '')}): {_decision(nxt)}. "
+                        f"Reasoning: {clean(nxt['reason'])}"))
+    ep = rd.endpoint("dlt_rate")
+    if ep and ep.get("status") == "ok":
+        by = (ep.get("estimates") or {}).get("by_dose_level", {})
+        rows = [Row(rd.dose_label(lv), (str(v["n"]), str(v["x"]),
+                                        est_ci(v["rate"], v.get("ci"), percent=True)))
+                for lv, v in by.items()]
+        rows.append(Row("Total", (str(ep["n"]), str((ep.get("estimates") or {}).get("x", "")),
+                                  est_ci(ep["estimate"], ep.get("ci"), percent=True))))
+        dlt_pts = rd.adsl[rd.adsl.get("DLTFL", pd.Series(dtype=str)) == "Y"] \
+            if "DLTFL" in rd.adsl else rd.adsl.iloc[0:0]
+        notes = ["DLT rate in % with the exact (Clopper-Pearson) 95% CI, from endpoint "
+                 f"'{ep['name']}'.", "DLT definition: " + rd.protocol.dlt.definition]
+        if len(dlt_pts):
+            notes.append("Patients with a DLT: " + ", ".join(
+                f"{r.USUBJID} ({r.TRT01A})" for r in dlt_pts.itertuples()))
+        blocks.append(T(CsrTable("12.2", "Dose-limiting toxicities by dose level",
+                                 "Population: DLT-evaluable set", "Dose level",
+                                 ("DLT-evaluable", "With DLT", "DLT rate, % (95% CI)"),
+                                 tuple(rows), footnotes=tuple(notes))))
+    else:
+        blocks.append(P("DLT rate: " + (f"not computable: {clean(ep['reason'])}" if ep else
+                                        "not an outcome measure of this protocol.")))
+    return blocks
+
+
+# --- 14.3: safety ------------------------------------------------------------------------------
+
+def _adae(rd: ReportData) -> pd.DataFrame:
+    adae = rd.ds("adae")
+    if adae.empty:
+        return adae
+    if "TRTEMFL" in adae:
+        adae = adae[adae["TRTEMFL"] == "Y"]
+    return adae[adae["USUBJID"].isin(rd.safety["USUBJID"])]
+
+
+def safety(rd: ReportData) -> list[Block]:
+    """AE overview, AEs by SOC/PT and worst grade, CRS/ICANS, cytopenias, deaths, lab shifts."""
+    s = rd.safety
+    if s.empty:
+        return [P(NO_INFUSED), T(_empty("14.3.1", "Overview of adverse events", _pop(rd)))]
+    adae = _adae(rd)
+    groups, cols = _columns(rd)
+    grade = adae["ATOXGRN"] if len(adae) else pd.Series(dtype=float)
+
+    def ids(mask: Any) -> set[str]:
+        return set(adae.loc[mask, "USUBJID"]) if len(adae) else set()
+
+    serious = adae["AESER"].eq("Y") if len(adae) else pd.Series(dtype=bool)
+    rows = [_count_row("Any adverse event", groups, ids(slice(None)) if len(adae) else set(), 0),
+            _count_row("Grade >= 3", groups, ids(grade >= 3)),
+            _count_row("Grade 5 (fatal)", groups, ids(grade >= 5)),
+            _count_row("Serious", groups, ids(serious)),
+            _count_row("Cytokine release syndrome (any grade)", groups,
+                       ids(adae["ACAT"] == "crs") if len(adae) else set()),
+            _count_row("ICANS (any grade)", groups,
+                       ids(adae["ACAT"] == "icans") if len(adae) else set())]
+    blocks = [T(CsrTable("14.3.1", "Overview of treatment-emergent adverse events", _pop(rd), "",
+                         cols, tuple(rows), footnotes=(
+                             "Patients counted once per row at their worst grade; n (%) of N.",
+                             "Grades: CTCAE v5.0; CRS and ICANS by ASTCT consensus "
+                             "(Lee et al. 2019).")))]
+    blocks.append(T(_ae_soc_pt(rd, adae, groups, cols)))
+    blocks.append(T(_crs_icans(rd, adae, groups, cols)))
+    cyto = adae[adae["AEDECOD"].isin(CYTOPENIAS)] if len(adae) else adae
+    crow: list[Row] = []
+    for term in CYTOPENIAS:
+        sub = cyto[cyto["AEDECOD"] == term] if len(cyto) else cyto
+        if len(sub):
+            crow.append(Row(term, (), 0, True))
+            crow.append(_count_row("Any grade", groups, set(sub["USUBJID"])))
+            crow.append(_count_row("Grade >= 3", groups,
+                                   set(sub.loc[sub["ATOXGRN"] >= 3, "USUBJID"])))
+    blocks.append(T(CsrTable("14.3.4", "Cytopenias (haematotoxicity)", _pop(rd), "Term", cols,
+                             tuple(crow), empty_reason="No cytopenia was reported.")))
+    blocks.append(T(_deaths(rd, adae)))
+    blocks.append(T(_shifts(rd)))
+    blocks.append(F("ae_max_grade"))
+    return blocks
+
+
+def _ae_soc_pt(rd: ReportData, adae: pd.DataFrame, groups: Any, cols: tuple[str, ...]) -> CsrTable:
+    rows: list[Row] = []
+    if len(adae):
+        soc = adae["AEDECOD"].map(SOC_OF_TERM).fillna(SOC_UNCODED)
+        for name in sorted(soc.unique()):
+            sub = adae[soc == name]
+            rows.append(Row(name, tuple(f"{a} / {b}" for a, b in zip(
+                _count_row("", groups, set(sub["USUBJID"])).cells,
+                _count_row("", groups, set(sub.loc[sub["ATOXGRN"] >= 3, "USUBJID"])).cells,
+                strict=True)), 0, True))
+            terms = sub.groupby("AEDECOD")["USUBJID"].nunique().sort_values(ascending=False)
+            for term in terms.index:
+                t = sub[sub["AEDECOD"] == term]
+                any_ = _count_row("", groups, set(t["USUBJID"])).cells
+                g3 = _count_row("", groups, set(t.loc[t["ATOXGRN"] >= 3, "USUBJID"])).cells
+                rows.append(Row(term, tuple(f"{a} / {b}"
+                                            for a, b in zip(any_, g3, strict=True)), 1))
+    return CsrTable("14.3.2", "Adverse events by system organ class and preferred term, any grade "
+                    "/ grade >= 3, by dose level", _pop(rd), "System organ class / preferred term",
+                    cols, tuple(rows), wide=True, footnotes=(
+                        "Each cell: patients with the event at any grade n (%) / at grade >= 3 "
+                        "n (%). A patient is counted once per SOC and once per term.",
+                        "SOC: MedDRA system organ class under which CTCAE v5.0 lists the term."),
+                    empty_reason="No treatment-emergent adverse event was reported.")
+
+
+def _crs_icans(rd: ReportData, adae: pd.DataFrame, groups: Any, cols: tuple[str, ...]) -> CsrTable:
+    rows: list[Row] = []
+    for code, name in (("crs", "Cytokine release syndrome"), ("icans", "ICANS")):
+        sub = adae[adae["ACAT"] == code] if len(adae) else adae
+        rows.append(Row(name, (), 0, True))
+        rows.append(_count_row("Any grade", groups, set(sub["USUBJID"]) if len(sub) else set()))
+        worst = sub.groupby("USUBJID")["ATOXGRN"].max() if len(sub) else pd.Series(dtype=float)
+        for g in range(1, 6):
+            rows.append(_count_row(f"Maximum grade {g}", groups, set(worst[worst == g].index), 2))
+        first = sub.sort_values("ASTDY").groupby("USUBJID").first() if len(sub) else sub
+        onset = [median_range(first.loc[first.index.isin(gr["USUBJID"]), "ASTDY"]) if len(first)
+                 else "-" for _, gr in groups]
+        dur = [median_range(sub.loc[sub["USUBJID"].isin(gr["USUBJID"]), "ADURN"]) if len(sub)
+               else "-" for _, gr in groups]
+        rows.append(Row("Onset, day after infusion: median (min, max)", tuple(onset), 1))
+        rows.append(Row("Duration, days: median (min, max)", tuple(dur), 1))
+    return CsrTable("14.3.3", "Cytokine release syndrome and ICANS", _pop(rd), "", cols,
+                    tuple(rows), footnotes=(
+                        "ASTCT consensus grading (Lee et al. 2019). Onset: study day of the first "
+                        "episode; duration: per episode (ADAE ADURN).",
+                        "Tocilizumab and corticosteroid use are recorded in CM and not carried by "
+                        "the analysis datasets."))
+
+
+def _deaths(rd: ReportData, adae: pd.DataFrame) -> CsrTable:
+    s = rd.safety
+    dead = s[s["DTHFL"] == "Y"] if "DTHFL" in s else s.iloc[0:0]
+    rows = []
+    for r in dead.itertuples():
+        fatal = adae[(adae["USUBJID"] == r.USUBJID) & (adae["ATOXGRN"] >= 5)] if len(adae) else adae
+        cause = "; ".join(fatal["AEDECOD"].astype(str)) if len(fatal) else \
+            "no fatal adverse event recorded (disease or other cause)"
+        day = (pd.Timestamp(r.DTHDT) - pd.Timestamp(r.TRTSDT)).days if pd.notna(r.DTHDT) else None
+        rows.append(Row(r.USUBJID, (str(r.TRT01A), "-" if day is None else str(day), cause)))
+    return CsrTable("14.3.5", "Deaths", _pop(rd), "Patient", ("Dose level",
+                                                             "Day after infusion", "Cause"),
+                    tuple(rows), empty_reason="No infused patient died by the data cut-off.")
+
+
+def _shifts(rd: ReportData) -> CsrTable:
+    adlb = rd.ds("adlb")
+    rows: list[Row] = []
+    header = ("Baseline grade 0-1: worst 0-1", "worst 2", "worst >= 3",
+              "Baseline grade >= 2: worst <= 2", "worst >= 3")
+    if len(adlb) and "ATOXGRN" in adlb:
+        lab = adlb[adlb["USUBJID"].isin(rd.safety["USUBJID"])]
+        for code, name in SHIFT_LABS:
+            d = lab[(lab["PARAMCD"] == code) & lab["ATOXGRN"].notna()]
+            if d.empty:
+                continue
+            base = d[d["ABLFL"] == "Y"].groupby("USUBJID")["ATOXGRN"].max()
+            post = d[d["ADY"] > 0].groupby("USUBJID")["ATOXGRN"].max()
+            both = pd.concat([base.rename("b"), post.rename("p")], axis=1).dropna()
+            n = len(both)
+            lo, hi = both[both["b"] <= 1], both[both["b"] >= 2]
+            rows.append(Row(f"{name} (n = {n})", (
+                n_pct(int((lo["p"] <= 1).sum()), n), n_pct(int((lo["p"] == 2).sum()), n),
+                n_pct(int((lo["p"] >= 3).sum()), n), n_pct(int((hi["p"] <= 2).sum()), n),
+                n_pct(int((hi["p"] >= 3).sum()), n))))
+    return CsrTable("14.3.6", "Laboratory shifts: CTCAE grade at baseline to worst grade after "
+                    "infusion", _pop(rd), "Parameter", header, tuple(rows), footnotes=(
+                        "n: patients with a graded baseline and a graded post-infusion value; "
+                        "n (%) of n.",), empty_reason="No graded laboratory value.",
+                    )
+
+
+# --- 14.2: efficacy -----------------------------------------------------------------------------
+
+def efficacy(rd: ReportData) -> list[Block]:
+    """Best overall response by dose level with exact CIs, ORR at the registered landmarks,
+    swimmer plot, Kaplan-Meier curves, cumulative incidence of relapse."""
+    from celltrial.stats import clopper_pearson
+
+    adsl = rd.adsl
+    eff = adsl[adsl["EFFFL"] == "Y"] if "EFFFL" in adsl else adsl.iloc[0:0]
+    pop = f"Population: efficacy-evaluable set, N = {len(eff)}"
+    blocks: list[Block] = []
+    if eff.empty:
+        blocks.append(P("No patient is efficacy-evaluable by the data cut-off: "
+                        + (NO_INFUSED if rd.safety.empty else "no post-infusion assessment yet.")))
+        blocks.append(T(_empty("14.2.1", "Best overall response", pop,
+                               "No efficacy-evaluable patient.")))
+    else:
+        adrs = rd.ds("adrs")
+        bor = adrs[(adrs["PARAMCD"] == "BOR") & adrs["USUBJID"].isin(eff["USUBJID"])] \
+            if len(adrs) else adrs
+        groups, cols = _columns(rd, eff)
+        rows = []
+        values = bor.set_index("USUBJID")["AVALC"] if len(bor) else pd.Series(dtype=str)
+        cats = [c for c in RESPONSE_ORDER if c in set(values)] + \
+            sorted(set(values) - set(RESPONSE_ORDER))
+        for cat in cats:
+            rows.append(_count_row(cat, groups, set(values[values == cat].index), 0))
+        rows.append(_count_row("Not assessed", groups, set(eff["USUBJID"]) - set(values.index), 0))
+        ci_cells = []
+        for _, g in groups:
+            x = int(g["USUBJID"].map(values).isin(RESPONDER).sum())
+            ci = clopper_pearson(x, len(g)) if len(g) else None
+            ci_cells.append(f"{x}/{len(g)}: " + est_ci(x / len(g), ci, percent=True)
+                            if len(g) else "-")
+        rows.append(Row("Overall response (CR/CRh/CRi/MLFS/PR), % (95% CI)", tuple(ci_cells)))
+        blocks.append(T(CsrTable("14.2.1", "Best overall response by dose level", pop, "", cols,
+                                 tuple(rows), footnotes=(
+                                     "Best overall response from ADRS (PARAMCD BOR); n (%) of N.",
+                                     "95% CI: exact (Clopper-Pearson).",))))
+    orr = [e for e in rd.endpoints if e.get("derivation") == "orr"]
+    if orr:
+        rows = []
+        for e in orr:
+            if e.get("status") == "ok":
+                rows.append(Row(e["name"] + f" ({e.get('id', '')})",
+                                (str(e.get("n")), est_ci(e["estimate"], e.get("ci"), percent=True),
+                                 clean(e.get("summary", "")))))
+            else:
+                rows.append(Row(e["name"], ("-", "not computable", clean(e.get("reason", "")))))
+        blocks.append(T(CsrTable("14.2.2", "Objective response rate at the registered landmarks",
+                                 pop, "Outcome measure", ("n", "ORR, % (95% CI)", "Detail"),
+                                 tuple(rows), footnotes=("Estimates from endpoints.json "
+                                                         "(exact Clopper-Pearson 95% CI).",))))
+    rows = []
+    for der, label in (("os", "Overall survival"), ("pfs", "Progression-free survival"),
+                       ("efs", "Event-free survival"), ("dor", "Duration of response"),
+                       ("cir", "Cumulative incidence of relapse")):
+        for e in [e for e in rd.endpoints if e.get("derivation") == der]:
+            if e.get("status") == "ok":
+                rows.append(Row(f"{label}: {e['name']}", (str(e.get("n")),
+                                                           est_ci(e["estimate"], e.get("ci")),
+                                                           e.get("unit", ""), clean(e.get("summary", "")))))
+            else:
+                rows.append(Row(f"{label}: {e['name']}", ("-", "not computable", "",
+                                                           clean(e.get("reason", "")))))
+    if rows:
+        blocks.append(T(CsrTable("14.2.3", "Time-to-event outcome measures", pop, "",
+                                 ("n", "Estimate (95% CI)", "Unit", "Detail"), tuple(rows),
+                                 footnotes=("Kaplan-Meier medians with log-type 95% CI; "
+                                            "cumulative incidence by Aalen-Johansen with death in "
+                                            "remission as competing risk (endpoints.json). "
+                                            "NE: not estimable.",))))
+    blocks += [F("swimmer"), F("overall_survival"), F("pfs"), F("dor"), F("cir")]
+    return blocks
+
+
+# --- 14.4: kinetics and pharmacodynamics -------------------------------------------------------
+
+def _geo(values: np.ndarray) -> str:
+    v = values[np.isfinite(values) & (values > 0)]
+    if len(v) == 0:
+        return "-"
+    logs = np.log(v)
+    gm = float(np.exp(logs.mean()))
+    if len(v) < 2:
+        return f"{num(gm)} (NE)"
+    cv = 100.0 * float(np.sqrt(np.exp(logs.var(ddof=1)) - 1.0))
+    return f"{num(gm)} ({cv:.1f})"
+
+
+def kinetics(rd: ReportData) -> list[Block]:
+    """NCA table by analyte and dose level (geometric mean (geometric CV%) of Cmax and AUC0-28d;
+    median (range) of Tmax, Tlast), figures of expansion, CD7+ cells, cytokines,
+    exposure-response and the anti-CAR antibody table."""
+    s = rd.safety
+    if s.empty:
+        return [T(_empty("14.4.1", "Cellular kinetics: non-compartmental parameters", _pop(rd)))]
+    adpp = rd.ds("adpp")
+    groups, cols = _columns(rd)
+    rows: list[Row] = []
+    if len(adpp):
+        for suffix, analyte in ANALYTES.items():
+            sub = adpp[adpp["PARAMCD"].astype(str).str.endswith("_" + suffix)]
+            if sub.empty:
+                continue
+            rows.append(Row(analyte, (), 0, True))
+            for prefix, label, how in NCA_ROWS:
+                p = sub[sub["PARAMCD"] == f"{prefix}_{suffix}"]
+                if p.empty:
+                    continue
+                units = p["AVALU"].dropna()
+                unit = unit_text(str(units.iloc[0])) if len(units) else ""
+                cells = []
+                for _, g in groups:
+                    v = p.loc[p["USUBJID"].isin(g["USUBJID"]), "AVAL"].to_numpy(float)
+                    v = v[np.isfinite(v)]
+                    cells.append(f"n = {len(v)}: " + (_geo(v) if how == "geo" else median_range(v))
+                                 if len(v) else "-")
+                stat = "geometric mean (CV%)" if how == "geo" else "median (min, max)"
+                unit_label = f", {unit}" if unit and how == "geo" else ""
+                rows.append(Row(f"{label}{unit_label}: {stat}", tuple(cells), 1))
+    blocks = [T(CsrTable("14.4.1", "Cellular kinetics: non-compartmental parameters", _pop(rd), "",
+                         cols, tuple(rows), footnotes=(
+                             "NCA per patient (ADPP; linear-up/log-down trapezoids).",
+                             "Geometric CV% = 100 x sqrt(exp(s^2) - 1), s the SD of log values.",),
+                         empty_reason="No NCA parameter in ADPP (no quantifiable sample)."))]
+    blocks += [F("kinetics_qpcr"), F("kinetics_flow"), F("cd7_cells"), F("cytokines"),
+               F("exposure_response")]
+    ep = rd.endpoint("ada_positive_rate")
+    if ep and ep.get("status") == "ok":
+        per_day = (ep.get("estimates") or {}).get("per_day", [])
+        rows = [Row(f"Day {num(d['day'])}", (str(d["n_tested"]),
+                                            n_pct(d["n_positive"], d["n_tested"]),
+                                            est_ci(d["rate"], (d.get("lower"), d.get("upper")),
+                                                   percent=True)))
+                for d in per_day]
+        rows.append(Row("Any time after infusion (treatment-emergent)",
+                        (str(ep.get("n")), "", est_ci(ep["estimate"], ep.get("ci"), percent=True))))
+        blocks.append(T(CsrTable("14.4.2", "Anti-CAR antibodies", "Population: infused patients "
+                                 "with a post-infusion sample", "Visit",
+                                 ("Tested", "Positive n (%)", "% (95% CI)"), tuple(rows),
+                                 footnotes=("Exact (Clopper-Pearson) 95% CI, from endpoints.json.",))))
+    elif ep:
+        blocks.append(P(f"Anti-CAR antibodies: not computable: {ep.get('reason', '')}"))
+    return blocks
+
+
+# --- 14.5: every registered outcome measure -----------------------------------------------------
+
+def outcome_measures(rd: ReportData) -> list[Block]:
+    """Every outcome measure of the registration by its registered name, with its value or the
+    reason it could not be computed (endpoints.json)."""
+    rows = []
+    for e in rd.endpoints:
+        ok = e.get("status", "ok") == "ok"
+        unit = unit_text(str(e.get("unit") or ""))
+        percent = unit == "proportion"
+        value = (est_ci(e.get("estimate"), e.get("ci"), percent=percent)
+                 + (" %" if percent else f" {unit}" if unit else "")) if ok else "not computable"
+        rows.append(Row(e.get("name", ""), (e.get("kind", ""), e.get("time_frame", ""),
+                                            str(e.get("n") if e.get("n") is not None else "-"),
+                                            value, clean(e.get("summary", "")) if ok
+                                            else clean(e.get("reason", "")))))
+    return [T(CsrTable("14.5.1", "Registered outcome measures", "Population as each outcome "
+                       "measure defines it", "Outcome measure",
+                       ("Kind", "Time frame", "n", "Estimate (95% CI)", "Detail or reason"),
+                       tuple(rows), footnotes=(
+                           "Proportions in %, exact (Clopper-Pearson) 95% CI; medians with "
+                           "log-type 95% CI; geometric means with t-based 95% CI of the log "
+                           "mean. NE: not estimable.",), wide=True))]
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """A section of the report: number, id, title and the function building its blocks."""
+
+    number: str
+    id: str
+    title: str
+    build: Callable[[ReportData], list[Block]]
+
+
+SECTIONS: tuple[SectionSpec, ...] = (
+    SectionSpec("1", "protocol", "Protocol summary", protocol_summary),
+    SectionSpec("2", "disposition", "Patient disposition", disposition),
+    SectionSpec("3", "demographics", "Demographics and baseline characteristics", demographics),
+    SectionSpec("4", "exposure", "Extent of exposure", exposure),
+    SectionSpec("5", "escalation", "Dose escalation", escalation),
+    SectionSpec("6", "safety", "Safety", safety),
+    SectionSpec("7", "efficacy", "Efficacy", efficacy),
+    SectionSpec("8", "kinetics", "Cellular kinetics and pharmacodynamics", kinetics),
+    SectionSpec("9", "outcomes", "Registered outcome measures", outcome_measures),
+)
+
+
+def build_sections(rd: ReportData) -> list[Section]:
+    """Every section's blocks, in report order."""
+    return [Section(s.number, s.id, s.title, tuple(s.build(rd))) for s in SECTIONS]
