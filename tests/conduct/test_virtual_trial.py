@@ -29,10 +29,11 @@ def study():
 
 
 def contract() -> dict[str, set[str]]:
-    """Domain -> variables, read from the table of docs/data-model.md."""
+    """Domain -> variables, read from the store's table of docs/data-model.md (rows named
+    "XX description"; the SDTM export table's rows name the dataset alone)."""
     out = {}
     for line in DATA_MODEL.read_text().splitlines():
-        m = re.match(r"\|\s*([A-Z]{2}) [^|]*\|([^|]*)\|", line)
+        m = re.match(r"\|\s*([A-Z]{2}) [^|\s][^|]*\|([^|]*)\|", line)
         if m:
             cell = re.sub(r"\([^)]*\)", "", m.group(2))
             out[m.group(1)] = {"STUDYID", "USUBJID", *re.findall(r"\b[A-Z][A-Z0-9]{1,7}\b", cell)}

@@ -151,3 +151,12 @@ def guarded(module_url) -> Iterator[Store]:
     write_domains(handle, "other-study", other, user="dm.entry", reason="initial entry")
     yield handle
     handle.close()
+
+
+@pytest.fixture(scope="session")
+def virtual_exports(tmp_path_factory):
+    """The five protocols' small virtual studies, stored and exported as SDTM XPT and
+    Dataset-JSON (tests/store/sdtm_studies.py); once per test process."""
+    from .sdtm_studies import export_studies
+
+    return export_studies(tmp_path_factory.mktemp("virtual"))

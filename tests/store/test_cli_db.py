@@ -24,7 +24,7 @@ def _csv_folder(path, frames=None):
 def test_init_import_export(db_url, tmp_path):
     result = runner.invoke(app, ["db", "init", "--db", db_url])
     assert result.exit_code == 0, result.output
-    assert "revision 0005" in result.output and all(i in result.output for i in list_ids())
+    assert "revision 0006" in result.output and all(i in result.output for i in list_ids())
     folder = _csv_folder(tmp_path / "in")
     result = runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db", db_url,
                                  "--json"])
@@ -37,8 +37,9 @@ def test_init_import_export(db_url, tmp_path):
                                      "--out", str(out), "--db", db_url])
         assert result.exit_code == 0, result.output
         assert "LB" in result.output and "total" in result.output
-        # xpt/dataset-json: the SDTM datasets, with SUPPDM, SUPPEX, SUPPAE of the frames
-        supp = 0 if fmt == "csv" else 3
+        # xpt/dataset-json: the SDTM datasets, SUPPDM, SUPPEX, SUPPAE, SUPPIS, and TE, TA, TI
+        # (`db init` registered the study from its shipped protocol)
+        supp = 0 if fmt == "csv" else 4 + 3
         assert len(list(out.glob(f"*{suffix}"))) == len(make_frames()) + supp
 
 

@@ -144,9 +144,9 @@ TRANSPORT_CASES = [
      "ae.json row 2: Invalid `row`: got 4 items, must be an array of 12 items"),
     ("Dataset-JSON rows removed", "json", "lb.json", _json_rows_removed,
      "lb.json: Invalid `records`: got `4`, must be the number of rows (1)"),
-    ("Dataset-JSON not UTF-8", "json", "dm.json",
+    ("Dataset-JSON not UTF-8", "json", "suppdm.json",
      lambda p: p.write_bytes(p.read_bytes().replace(b"T-ALL", b"T-ALL\xe9")),
-     "dm.json line 1: Invalid `encoding`: got byte 0xe9"),
+     "suppdm.json line 1: Invalid `encoding`: got byte 0xe9"),
 ]
 
 

@@ -25,6 +25,7 @@ USERS = {  # username: (role, site)
     "mon01": ("monitor", "01"),
     "monall": ("monitor", None),
     "stat": ("statistician", None),
+    "dm": ("data_manager", None),
 }
 SITE01 = ("01-001", "01-002")
 SITE02 = ("02-001",)

@@ -1,5 +1,5 @@
 """`celltrial db`: create the database, import a folder of CSV, XPT or Dataset-JSON files,
-export SDTM (CSV, XPT, JSON)."""
+export the study data (CSV: the store's columns; XPT and Dataset-JSON: SDTMIG 3.4 datasets)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def import_format(folder: Path, fmt: ImportFormat) -> ImportFormat:
 
 
 def import_folder(store, study: str, folder: Path, fmt: ImportFormat, *, user: str,
-                  reason: str):  # type: ignore[no-untyped-def]
-    """Import ``folder`` in one transaction; an unreadable file is a StoreError naming it."""
+                  reason: str, drop_unkept: bool = False):  # type: ignore[no-untyped-def]
+    """Import ``folder`` in one transaction; an unreadable file is a StoreError naming it.
+    ``drop_unkept`` leaves out SDTM variables the store does not keep (XPT, Dataset-JSON)."""
     from celltrial.errors import StoreError
     from celltrial.store.csv_files import import_csv_dir
     from celltrial.store.dataset_json import import_dataset_json_dir
@@ -61,8 +62,9 @@ def import_folder(store, study: str, folder: Path, fmt: ImportFormat, *, user: s
     importers = {ImportFormat.csv: import_csv_dir, ImportFormat.xpt: import_xpt_dir,
                  ImportFormat.dataset_json: import_dataset_json_dir}
     kind = import_format(folder, fmt)
+    options = {"drop_unkept": drop_unkept} if kind is not ImportFormat.csv else {}
     try:
-        return importers[kind](store, study, folder, user=user, reason=reason)
+        return importers[kind](store, study, folder, user=user, reason=reason, **options)
     except OSError as exc:
         name = Path(exc.filename).name if exc.filename else str(folder)
         raise StoreError(f"{name}: Invalid `file`: got `{exc.strerror or exc}`, must be a "
@@ -117,11 +119,16 @@ def import_(
     reason: str | None = typer.Option(None, "--reason",
                                       help="Why (kept in the audit trail; default "
                                            "'<FORMAT> import')."),
+    drop_unkept: bool = typer.Option(
+        False, "--drop-unkept",
+        help="XPT/Dataset-JSON: leave out SDTM variables the store does not keep (e.g. RACE); "
+             "without it such a file is refused naming the variable."),
     db: str | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import a folder into a study: every file complete and valid, all in one transaction,
-    or nothing (a cut, short-rowed, empty or non-UTF-8 file is refused naming it)."""
+    or nothing (a cut, short-rowed, empty or non-UTF-8 file is refused naming it). XPT and
+    Dataset-JSON files may be SDTM datasets (DOMAIN, SUPP--, CDISC CT values)."""
     from celltrial.store import get_study, open_store, register_study
 
     kind = import_format(folder, fmt)
@@ -130,7 +137,7 @@ def import_(
         try:
             _ensure_study(store, study, get_study, register_study)
             summary = import_folder(store, study, folder, kind, user=user,
-                                    reason=reason or _REASONS[kind])
+                                    reason=reason or _REASONS[kind], drop_unkept=drop_unkept)
         finally:
             store.close()
     if as_json:
@@ -158,13 +165,21 @@ def _ensure_study(store, study, get_study, register_study) -> None:  # type: ign
 @db_app.command("export")
 def export(
     study: str = typer.Option(..., "--study", help="Study (protocol) id."),
-    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format",
-                                     help="csv, xpt (SAS XPT v5) or dataset-json (v1.1)."),
+    fmt: ExportFormat = typer.Option(
+        ExportFormat.csv, "--format",
+        help="csv (the store's columns, one file per domain), xpt (SAS XPT v5) or dataset-json "
+             "(v1.1): SDTMIG 3.4 datasets with CDISC CT values and SUPP--."),
     out: Path = typer.Option(..., "--out", help="Folder to write (created)."),
+    country: str | None = typer.Option(
+        None, "--country", help="DM.COUNTRY for xpt/dataset-json (ISO 3166-1 alpha-3, e.g. "
+                                "CHN); the store keeps no country, so it is null without it."),
+    queries: bool = typer.Option(
+        False, "--queries", help="Also write queries.csv: every monitoring query of the "
+                                 "study with its status, answer and closing note."),
     db: str | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the files as JSON."),
 ) -> None:
-    """Export a study's SDTM domains, one file per domain."""
+    """Export a study's data, one file per dataset (records counted per store domain)."""
     from celltrial.store import (
         count_records,
         export_csv_dir,
@@ -173,12 +188,23 @@ def export(
         open_store,
     )
 
+    from celltrial.errors import StoreError
+
     writers = {ExportFormat.csv: export_csv_dir, ExportFormat.xpt: export_xpt,
                ExportFormat.dataset_json: export_dataset_json}
     with user_errors():
+        if country is not None and not (len(country) == 3 and country.isalpha()
+                                        and country.isupper()):
+            raise StoreError(f"Invalid `--country`: got `{country!r}`, must be an ISO 3166-1 "
+                             "alpha-3 code in upper case (e.g. CHN, USA)")
         store = open_store(db)
         try:
-            files = writers[fmt](store, study, out)
+            options = {"country": country} if fmt is not ExportFormat.csv else {}
+            files = writers[fmt](store, study, out, **options)
+            if queries:
+                from celltrial.store.queries import export_queries_csv
+
+                files = [*files, export_queries_csv(store, study, out)]
             records = {k: v for k, v in count_records(store, study).items()
                        if v or k == "DM"}
         finally:

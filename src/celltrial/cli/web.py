@@ -35,8 +35,9 @@ def serve(
 @web_app.command("add-user")
 def add_user(
     username: str = typer.Argument(..., help="User name (login)."),
-    role: str = typer.Option(..., "--role", help="admin, investigator, coordinator, monitor "
-                             "or statistician."),
+    role: str = typer.Option(..., "--role", help="admin, investigator, coordinator, monitor, "
+                             "statistician or data_manager (locks records, subjects, the "
+                             "study database)."),
     site: str | None = typer.Option(None, "--site", help="Site id the user belongs to "
                                     "(investigator, coordinator; monitor: none = all sites)."),
     password_stdin: bool = typer.Option(False, "--password-stdin",

@@ -17,6 +17,9 @@ Source: R package ``cmprsk`` 2.2 (Gray), ``cuminc(ftime, fstatus, group, rho = 0
   score ``s`` and covariance ``V`` comparing the groups' subdistribution hazards with weight
   ``(1 - F(t-))^rho``; statistic ``s' V^-1 s`` on ng - 1 df; p-value ``1 - pchisq(stat, df)``
   exactly as cuminc prints it. (R reports stat = -1 for a singular V; here stat and p are NaN.)
+
+Times must be >= 0: cuminc accepts a negative time and draws a curve whose time axis runs
+0, -1, -1, 4; here it is refused naming it (:func:`celltrial.stats.survival.refuse_negative`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from celltrial.errors import invalid
+from celltrial.stats.survival import refuse_negative
 
 CURVE_COLUMNS = ("group", "cause", "time", "est", "var")
 ALL = "all"
@@ -229,6 +233,7 @@ def cumulative_incidence(time: object, cause: object, group: object = None, cenc
         raise invalid("cause", f"{c.size} values", f"one per time ({t.size})")
     if not np.all(np.isfinite(t)):
         raise invalid("time", float(t[~np.isfinite(t)][0]), "a finite number (no NaN or infinity)")
+    refuse_negative(t)
     if pd.isna(c).any():
         raise invalid("cause", "missing", f"a cause code or the censoring code {cencode!r}")
     if group is None:

@@ -22,7 +22,12 @@ Sources (R package ``survival`` 3.5, Therneau):
   (1 before the first time), number at risk at t, events and censorings in (previous t, t];
   times after the last observed time are dropped (R's ``extend = FALSE``).
 - ``survdiff(Surv(time, event) ~ group)`` (rho = 0): log-rank statistic with the hypergeometric
-  variance; df = (groups with expected > 0) - 1; p upper-tail chi-square.
+  variance; df = (groups with expected > 0) - 1; p upper-tail chi-square. With
+  ``+ strata(s)`` (stratified log-rank): observed, expected and variance computed within each
+  stratum and summed over strata before the quadratic form. Rows whose group or stratum label
+  is missing (None, NaN) are dropped, as R's ``model.frame`` (``na.omit``) does.
+- Times must be >= 0 (time from the origin: infusion, enrolment); a negative time is refused,
+  never counted (a date entered before the origin is an error to correct at the source).
 
 R's ``survfit`` also merges times that differ by less than sqrt(machine eps) (``aeqSurv``);
 celltrial takes times as given (study days are exact).
@@ -56,6 +61,7 @@ def _as_time_event(time: object, event: object) -> tuple[np.ndarray, np.ndarray]
         raise invalid("event", f"{e.size} values", f"one per time ({t.size})")
     if not np.all(np.isfinite(t)):
         raise invalid("time", float(t[~np.isfinite(t)][0]), "a finite number (no NaN or infinity)")
+    refuse_negative(t)
     if e.dtype == bool:
         return t, e.astype(np.int64)
     ef = np.asarray(e, dtype=float)
@@ -63,6 +69,35 @@ def _as_time_event(time: object, event: object) -> tuple[np.ndarray, np.ndarray]
     if bad.any():
         raise invalid("event", float(ef[bad][0]), "0 (censored) or 1 (event)")
     return t, ef.astype(np.int64)
+
+
+def refuse_negative(t: np.ndarray) -> None:
+    """InvalidValue naming the first negative time and its position (times run from the origin:
+    a negative one is a date before it, an error to correct, never a value to count)."""
+    negative = np.flatnonzero(t < 0)
+    if negative.size:
+        i = int(negative[0])
+        raise invalid("time", float(t[i]), f"a time >= 0 from the origin (row {i + 1} of "
+                      f"{t.size}; {negative.size} negative)")
+
+
+def _labels(values: object, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(present, labels) of a label vector: rows with a missing label (None, NaN, pd.NA) are
+    not present; InvalidValue when the count differs from ``n`` or the labels cannot be
+    ordered (mixed types, e.g. 1 and "a")."""
+    v = np.asarray(values, dtype=object).ravel()
+    if v.size != n:
+        raise invalid(name, f"{v.size} values", f"one per time ({n})")
+    present = ~pd.isna(v)
+    try:
+        labels, index = np.unique(v[present], return_inverse=True)
+    except TypeError as exc:
+        kinds = sorted({type(x).__name__ for x in v[present]})
+        raise invalid(name, f"labels of types {', '.join(kinds)}",
+                      "labels of one type (all text or all numbers)") from exc
+    out = np.full(n, -1, dtype=np.int64)
+    out[present] = index
+    return present, out
 
 
 def _z(conf_level: float) -> float:
@@ -257,23 +292,9 @@ class LogRankResult(NamedTuple):
     p: float
 
 
-def logrank_test(time: object, event: object, group: object) -> LogRankResult:
-    """Log-rank test of equal survival between groups (R ``survdiff(Surv(time, event) ~ group)``).
-
-    >>> chisq, df, p = logrank_test([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 0], ["a", "b"] * 3)
-    >>> df
-    1
-    """
-    from scipy.special import chdtrc
-
-    t, e = _as_time_event(time, event)
-    g = np.asarray(group).ravel()
-    if g.size != t.size:
-        raise invalid("group", f"{g.size} values", f"one per time ({t.size})")
-    labels, gi = np.unique(g, return_inverse=True)
-    ng = labels.size
-    if ng < 2:
-        raise invalid("group", list(labels), "at least two distinct groups")
+def _logrank_parts(t: np.ndarray, e: np.ndarray, gi: np.ndarray, ng: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed, expected and hypergeometric covariance of the ng groups over one stratum."""
     ut, ti = np.unique(t, return_inverse=True)
     nt = ut.size
     cell = ti * ng + gi
@@ -288,6 +309,42 @@ def logrank_test(time: object, event: object, group: object) -> LogRankResult:
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t * n_t * (n_t - 1)), 0.0)
     var = np.diag((risk * (w * n_t)[:, None]).sum(axis=0)) - (risk * w[:, None]).T @ risk
+    return observed, expected, var
+
+
+def logrank_test(time: object, event: object, group: object,
+                 strata: object = None) -> LogRankResult:
+    """Log-rank test of equal survival between groups (R ``survdiff(Surv(time, event) ~ group)``;
+    with ``strata``, the stratified test ``survdiff(Surv(time, event) ~ group + strata(s))``).
+
+    Rows whose group (or stratum) is missing (None, NaN) are dropped, as R does; times must be
+    >= 0 and events 0/1 (refused otherwise, naming the first bad value).
+
+    >>> chisq, df, p = logrank_test([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 0], ["a", "b"] * 3)
+    >>> df
+    1
+    """
+    from scipy.special import chdtrc
+
+    t, e = _as_time_event(time, event)
+    present, gi = _labels(group, "group", t.size)
+    if strata is None:
+        si = np.zeros(t.size, dtype=np.int64)
+    else:
+        in_stratum, si = _labels(strata, "strata", t.size)
+        present &= in_stratum
+    t, e, gi, si = t[present], e[present], gi[present], si[present]
+    groups = np.unique(gi)
+    gi = np.searchsorted(groups, gi)  # groups left after dropping rows, 0..ng-1
+    ng = groups.size
+    if ng < 2:
+        raise invalid("group", f"{ng} group(s) with a label", "at least two distinct groups")
+    observed, expected = np.zeros(ng), np.zeros(ng)
+    var = np.zeros((ng, ng))
+    for s_ in np.unique(si):
+        rows = si == s_
+        o, x, v = _logrank_parts(t[rows], e[rows], gi[rows], ng)
+        observed, expected, var = observed + o, expected + x, var + v
     keep = expected > 0
     df = int(keep.sum()) - 1
     if df < 1:

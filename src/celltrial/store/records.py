@@ -7,7 +7,9 @@ next --SEQ, the record it corrects), validates the whole batch
 nothing is written. Each record carries a ``version`` (1 when written, +1 per correction); a
 correction that names a version other than the stored one is refused with
 :class:`StaleRecord`, which carries the current values (optimistic concurrency: two people
-correcting the same record never overwrite each other unseen). Reading returns every domain as a DataFrame with the SDTM variable names:
+correcting the same record never overwrite each other unseen). A locked study, subject or
+record refuses the writes its lock forbids (:mod:`celltrial.store.locks`, checked inside the
+same transaction). Reading returns every domain as a DataFrame with the SDTM variable names:
 
 - text variables: ``object`` dtype holding ``str`` or ``None``;
 - dates (``--DTC``): ISO 8601 **strings** exactly as captured (``YYYY-MM-DD`` or
@@ -31,6 +33,7 @@ from celltrial.errors import StoreError
 from celltrial.store.audit import append_audit, audit_row, now, record_json, text_of
 from celltrial.store.domains import DOMAINS, Domain, domain_of
 from celltrial.store.engine import Store, write_transaction
+from celltrial.store.locks import check_record, check_study, check_subject_locks, subject_locks
 from celltrial.store.schema import TABLES, Site
 from celltrial.store.studies import get_study
 from celltrial.store.validate import (
@@ -130,6 +133,10 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
     audit_rows = 0
     with write_transaction(store.engine) as connection:
         subjects = {s for (s,) in _stored_keys(connection, DOMAINS["DM"], study_id)}
+        # Locks (celltrial.store.locks): a locked study takes no write, a locked subject no
+        # new record.
+        check_study(connection, study_id, "write records")
+        locked = subject_locks(connection, study_id)
         for domain, frames, src in order:
             existing = _stored_keys(connection, domain, study_id)
             counters = _next_seq(existing) if domain.seq else None
@@ -138,6 +145,8 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
             for frame in frames:
                 result = check_frame(domain, frame, study_id, src, problems, next_seq=counters)
                 check_existing(result, existing, src, problems)
+                check_subject_locks(connection, study_id, result.columns["USUBJID"],
+                                    f"add {domain.name} records", locked=locked)
                 _check_earlier_chunks(result, seen, src, problems)
                 if domain.name == "DM":
                     subjects |= {s for s in result.columns["USUBJID"] if s is not None}
@@ -373,6 +382,8 @@ def update_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any,
     at = now()
     with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
+        check_record(connection, study_id, spec, old["USUBJID"],
+                     old[spec.seq] if spec.seq else None, "correct")
         row_id, stored_version = old.pop("id"), int(old.pop("version"))
         if old.pop("voided") is not None:
             raise StoreError(f"{spec.name} {record_key(spec, old)} was voided as entered in "
@@ -421,6 +432,8 @@ def delete_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any,
     table = TABLES[spec.name]
     with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
+        check_record(connection, study_id, spec, old["USUBJID"],
+                     old[spec.seq] if spec.seq else None, "delete")
         row_id, stored_version = old.pop("id"), int(old.pop("version"))
         old.pop("voided")
         if version is not None and int(version) != stored_version:
@@ -458,6 +471,8 @@ def void_record(store: Store, domain: str, key: Mapping[str, Any] | tuple[Any, .
     table = TABLES[spec.name]
     with write_transaction(store.engine) as connection:
         old = _one(connection, spec, values)
+        check_record(connection, study_id, spec, old["USUBJID"],
+                     old[spec.seq] if spec.seq else None, "void")
         row_id, stored_version = old.pop("id"), int(old.pop("version"))
         if version is not None and int(version) != stored_version:
             raise StaleRecord(spec.name, record_key(spec, old), int(version),

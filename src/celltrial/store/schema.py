@@ -1,5 +1,6 @@
-"""SQLAlchemy 2 models: study, site, user, session, login_throttle, audit (ORM classes) and one
-table per SDTM domain.
+"""SQLAlchemy 2 models: study, site, user, session, login_throttle, audit, the monitoring
+tables (data_query, record_status, subject_lock, study_lock; migration 0006) and one table per
+SDTM domain.
 
 The domain tables are built from :data:`celltrial.store.domains.DOMAINS` (one column per SDTM
 variable, upper-case names as in SDTM, ``id`` surrogate key, unique record key per study,
@@ -17,7 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from celltrial.store.domains import DOMAINS, Domain, VarType
 
-ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
+ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician", "data_manager")
 ACTIONS = ("insert", "update", "delete")
 
 NAMING = {
@@ -74,7 +75,7 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     __table_args__ = (
         sa.CheckConstraint("role IN ('admin', 'investigator', 'coordinator', 'monitor', "
-                           "'statistician')", name="role"),
+                           "'statistician', 'data_manager')", name="role"),
     )
 
 
@@ -147,6 +148,79 @@ class Submission(Base):
     domain: Mapped[str] = mapped_column(sa.String(8))
     record_key: Mapped[str] = mapped_column(sa.Text)
     at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+QUERY_STATUSES = ("open", "answered", "closed")
+
+
+class DataQuery(Base):
+    """A monitor's query on a record or one of its fields (migration 0006;
+    celltrial.store.queries). Its current state is kept here; every step (raised, answered,
+    closed, re-opened) is an audit row of table ``data_query``, key
+    ``query=<id>;USUBJID=<subject>``."""
+
+    __tablename__ = "data_query"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), index=True)
+    usubjid: Mapped[str] = mapped_column(sa.String(64))
+    domain: Mapped[str] = mapped_column(sa.String(8))
+    seq: Mapped[int | None] = mapped_column(sa.Integer)
+    """The record's --SEQ (None for DM)."""
+    field: Mapped[str | None] = mapped_column(sa.String(32))
+    """The queried variable, or None for the whole record."""
+    status: Mapped[str] = mapped_column(sa.String(16))
+    text: Mapped[str] = mapped_column(sa.Text)
+    raised_by: Mapped[str] = mapped_column(sa.String(64))
+    raised_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    answer: Mapped[str | None] = mapped_column(sa.Text)
+    answered_by: Mapped[str | None] = mapped_column(sa.String(64))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    """The monitor's last word: why it was closed or re-opened."""
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('open', 'answered', 'closed')", name="status"),
+    )
+
+
+class RecordStatus(Base):
+    """Source-data verification and lock of one clinical record (migration 0006;
+    celltrial.store.sdv, celltrial.store.locks). ``seq`` is 0 for a DM record."""
+
+    __tablename__ = "record_status"
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), primary_key=True)
+    domain: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    usubjid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    sdv_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    sdv_by: Mapped[str | None] = mapped_column(sa.String(64))
+    sdv_version: Mapped[int | None] = mapped_column(sa.Integer)
+    """The record version the monitor verified (a later correction makes it stale)."""
+    locked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(sa.String(64))
+    lock_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class SubjectLock(Base):
+    """A subject whose records may no longer change (migration 0006)."""
+
+    __tablename__ = "subject_lock"
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), primary_key=True)
+    usubjid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    locked_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    locked_by: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class StudyLock(Base):
+    """A study whose database is locked: read-only for every write path (migration 0006)."""
+
+    __tablename__ = "study_lock"
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), primary_key=True)
+    locked_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    locked_by: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 SQL_TYPES: dict[VarType, type[sa.types.TypeEngine]] = {

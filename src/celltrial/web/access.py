@@ -37,6 +37,9 @@ RULES: dict[str, Rule] = {
     "monitor": Rule(True, False, True, "own_or_all_when_no_site"),
     # no identifying data beyond USUBJID: SUBJID hidden, no audit trail (it holds whole records)
     "statistician": Rule(True, False, False, "all", hidden=("SUBJID",)),
+    # locks records, subjects and the study database (celltrial.store.permissions); enters
+    # and corrects no site data
+    "data_manager": Rule(True, False, True, "all"),
 }
 """Role -> :class:`Rule`. A user of an "own" role without a site sees no subject."""
 

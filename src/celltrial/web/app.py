@@ -2,7 +2,7 @@
 max_body=None, settings=None)``.
 
 Run with ``celltrial web serve`` (uvicorn). The database must exist (``celltrial db init``,
-at migration 0005 or later: sessions live in the store).
+at migration 0006 or later: sessions, queries and locks live in the store).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from celltrial.store import open_store
+from celltrial.store.locks import Locked
+from celltrial.store.permissions import NotPermitted
 from celltrial.web.auth import Forbidden, LoginRequired, login_redirect
 from celltrial.web.data import NotFound
 from celltrial.web.limits import BodyLimit, max_body_bytes
@@ -58,7 +60,7 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     :meth:`WebSettings.from_env`, the ``CELLTRIAL_SESSION_*``, ``CELLTRIAL_LOGIN_*`` and
     ``CELLTRIAL_SECURE_COOKIES`` variables).
     """
-    from celltrial.web import account, admin, api, auth, pages
+    from celltrial.web import account, admin, api, auth, oversight, oversight_api, pages
 
     settings = settings if settings is not None else WebSettings.from_env()
     store = open_store(database_url)
@@ -85,6 +87,8 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     app.include_router(api.router)
     app.include_router(admin.router)
     app.include_router(account.router)
+    app.include_router(oversight_api.router)
+    app.include_router(oversight.router)
     app.include_router(pages.router)
 
     @app.exception_handler(LoginRequired)
@@ -100,6 +104,21 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
             return JSONResponse({"detail": str(exc)}, status_code=403)
         return pages.render(request, "error.html", status_code=403, title="Forbidden",
                             message=str(exc))
+
+    @app.exception_handler(Locked)
+    def _locked(request: Request, exc: Locked) -> Response:
+        # 423 Locked (RFC 4918 11.3): the record, subject or study is locked; nothing written
+        if _is_api(request):
+            return JSONResponse({"detail": exc.message}, status_code=423)
+        return pages.render(request, "error.html", status_code=423, title="Locked",
+                            message=exc.message)
+
+    @app.exception_handler(NotPermitted)
+    def _not_permitted(request: Request, exc: NotPermitted) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.message}, status_code=403)
+        return pages.render(request, "error.html", status_code=403, title="Forbidden",
+                            message=exc.message)
 
     @app.exception_handler(NotFound)
     def _not_found(request: Request, _exc: NotFound) -> Response:

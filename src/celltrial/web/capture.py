@@ -39,6 +39,7 @@ from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
 from celltrial.store import (StaleRecord, Store, Written, update_record, void_record,
                              write_record)
+from celltrial.store.locks import Locked
 from celltrial.store.plausibility import test_ranges, vocabularies
 from celltrial.store.schema import TABLES
 
@@ -391,6 +392,8 @@ def write_one(store: Store, study_id: str, domain: str, usubjid: str,
     try:
         return write_record(store, study_id, domain, row, user=user, reason=reason,
                             source=SOURCE, idempotency_key=submission)
+    except Locked:
+        raise  # 423, not a field's problem
     except StoreError as exc:
         if "idempotency key" in exc.message:
             raise FieldErrors({"_form": exc.message}) from exc
@@ -547,7 +550,7 @@ def correct(store: Store, study_id: str, domain: str, key: tuple[str, int],
         return update_record(store, domain, (study_id, usubjid, int(seq)), typed, user=user,
                              reason=str(reason), source=SOURCE, version=seen,
                              derive=REGRADE.get(domain))
-    except StaleRecord:
+    except (StaleRecord, Locked):
         raise
     except StoreError as exc:
         raise FieldErrors(_correction_errors(exc)) from exc
@@ -574,7 +577,7 @@ def void(store: Store, study_id: str, domain: str, key: tuple[str, int], *, user
     try:
         return void_record(store, domain, (study_id, usubjid, int(seq)), user=user,
                            reason=str(reason), source=SOURCE, version=seen)
-    except StaleRecord:
+    except (StaleRecord, Locked):
         raise
     except StoreError as exc:
         if "must be a stored" in exc.message:

@@ -14,9 +14,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
+from celltrial.errors import StoreError
 from celltrial.store import DOMAINS, StaleRecord, UserInfo, list_studies
+from celltrial.store.locks import Locked
+from celltrial.store.permissions import NotPermitted
 from celltrial.store.plausibility import vocabularies
-from celltrial.web import data
+from celltrial.web import data, oversight
 from celltrial.web.access import rule_of
 from celltrial.web.auth import (CSRF_FIELD, Forbidden, check_form_csrf, csrf_token,
                                 current_user, optional_user, store_of)
@@ -115,7 +118,8 @@ def study(request: Request, study_id: str) -> Response:
     store = store_of(request)
     info = data.study_or_404(store, study_id)
     return render(request, "study.html", study=info,
-                  subjects=data.subjects(store, study_id, user), rule=rule_of(user))
+                  subjects=data.subjects(store, study_id, user), rule=rule_of(user),
+                  **oversight.dashboard(store, study_id, user))
 
 
 @router.get("/studies/{study_id}/subjects/{usubjid}")
@@ -125,7 +129,9 @@ def subject(request: Request, study_id: str, usubjid: str) -> Response:
     domains = data.subject_domains(store, study_id, usubjid, user)
     return render(request, "subject.html", study=data.study_or_404(store, study_id),
                   usubjid=usubjid, domains=domains, labels=DOMAINS, rule=rule_of(user),
-                  correctable=CORRECTABLE)
+                  correctable=CORRECTABLE,
+                  oversight=oversight.record_states(store, study_id, usubjid, domains),
+                  **oversight.abilities(user))
 
 
 def _form_page(request: Request, study_id: str, usubjid: str, kind: str, *, values: Any,
@@ -206,12 +212,13 @@ def _stored_grading(domain: str, record: dict[str, Any]) -> dict[str, Any]:
 
 def _correction_page(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
                      *, record: dict[str, Any], values: dict[str, Any], errors: Any,
-                     reason: str = "", status_code: int = 200) -> Response:
+                     reason: str = "", status_code: int = 200,
+                     query: int | None = None) -> Response:
     labels = {v.name: v.label for v in DOMAINS[domain].variables}
     return render(request, "correct.html", status_code=status_code, study_id=study_id,
                   usubjid=usubjid, domain=domain, seq=seq, record=record, values=values,
                   fields=[(c, labels[c]) for c in CORRECTABLE[domain]], errors=errors,
-                  reason=reason)
+                  reason=reason, query=query)
 
 
 def _stored(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
@@ -235,12 +242,29 @@ def _text(value: Any) -> str:
 
 @router.get("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/correct")
 def correction_form(request: Request, study_id: str, usubjid: str, domain: str,
-                    seq: int) -> Response:
+                    seq: int, query: int | None = None) -> Response:
+    """The correction form; ``query``: the query this correction answers (its page links
+    here), checked to be a query on this record that the user sees."""
     user = _writer(request)
     record = _stored(request, study_id, usubjid, domain, seq, user)
+    if query is not None:
+        _query_on(request, query, study_id, usubjid, domain, seq, user)
     values = {c: _text(record.get(c)) for c in CORRECTABLE[domain]}
     return _correction_page(request, study_id, usubjid, domain, seq, record=record,
-                            values=values, errors={})
+                            values=values, errors={}, query=query)
+
+
+def _query_on(request: Request, query_id: Any, study_id: str, usubjid: str, domain: str,
+              seq: int, user: UserInfo) -> int:
+    """The id of a query on this very record in the user's scope; NotFound otherwise."""
+    try:
+        number = int(str(query_id))
+    except ValueError as exc:
+        raise data.NotFound(str(query_id)) from exc
+    found = oversight.query_or_404(store_of(request), study_id, number, user)
+    if (found.usubjid, found.domain, found.seq) != (usubjid, domain, seq):
+        raise data.NotFound(str(query_id))
+    return number
 
 
 @router.post("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/correct")
@@ -254,10 +278,22 @@ async def correction_submit(request: Request, study_id: str, usubjid: str, domai
     record = await run_in_threadpool(_stored, request, study_id, usubjid, domain, seq, user)
     values = {c: str(form.get(c) or "") for c in CORRECTABLE[domain] if c in form}
     reason = str(form.get("reason") or "")
+    query = form.get("query") or None
+    if query is not None:
+        query = await run_in_threadpool(_query_on, request, query, study_id, usubjid, domain,
+                                        seq, user)
+    store = store_of(request)
+
+    def save() -> Any:
+        return correct(store, study_id, domain, (usubjid, seq), values, user=user.username,
+                       reason=reason, version=form.get("version"))
+
     try:
-        await run_in_threadpool(correct, store_of(request), study_id, domain, (usubjid, seq),
-                                values, user=user.username, reason=reason,
-                                version=form.get("version"))
+        if query is None:
+            await run_in_threadpool(save)
+        else:  # the correction and the query's answer: one transaction
+            await run_in_threadpool(oversight.correct_and_answer, store, study_id, query, save,
+                                    user=user.username, reason=reason)
     except StaleRecord as exc:
         # Show what is stored now; the form now carries the current version, so saving
         # again is a decision taken with the other person's change in view.
@@ -270,12 +306,21 @@ async def correction_submit(request: Request, study_id: str, usubjid: str, domai
                                 errors={"_form": exc.message, **{
                                     c: f"Changed by someone else to `{current[c]}`"
                                     for c in changed}},
-                                reason=reason, status_code=409)
+                                reason=reason, status_code=409, query=query)
     except FieldErrors as exc:
         shown = {c: _text(record.get(c)) for c in CORRECTABLE[domain]} | values
         return _correction_page(request, study_id, usubjid, domain, seq, record=record,
                                 values=shown, errors=exc.errors, reason=reason,
-                                status_code=422)
+                                status_code=422, query=query)
+    except (Locked, NotPermitted):
+        raise
+    except StoreError as exc:  # the query's answer refused (e.g. no longer open)
+        shown = {c: _text(record.get(c)) for c in CORRECTABLE[domain]} | values
+        return _correction_page(request, study_id, usubjid, domain, seq, record=record,
+                                values=shown, errors={"_form": exc.message}, reason=reason,
+                                status_code=422, query=query)
+    if query is not None:
+        return RedirectResponse(f"/studies/{study_id}/queries/{query}", status_code=303)
     return RedirectResponse(f"/studies/{study_id}/subjects/{usubjid}", status_code=303)
 
 

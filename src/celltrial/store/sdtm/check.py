@@ -1,0 +1,114 @@
+"""Conformance checks of exported SDTM datasets against SDTMIG 3.4 and the CT subset.
+
+Each finding names its rule, dataset, row (from 1), variable and value. Rules:
+
+- ``SD0001`` a Req variable is missing from the dataset or null in a row (SDTMIG 3.4 2.5);
+- ``SD0002`` an Exp variable is absent from the dataset (SDTMIG 3.4 2.5);
+- ``SD0003`` DOMAIN/RDOMAIN differs from the dataset's name (SDTMIG 3.4 2.2);
+- ``SD0004`` a value of a variable with a codelist is not in CDISC CT (release
+  :data:`celltrial.store.sdtm.ct.CT_RELEASE`) nor a declared sponsor extension;
+- ``SD0005`` a --TESTCD or QNAM is longer than 8, not upper case letters, digits and ``_``, or
+  starts with a digit (SDTMIG 3.4 4.5.3.1 and 8.4.1);
+- ``SD0006`` a --TEST or QLABEL is longer than 40 characters, IETEST longer than 200
+  (SDTMIG 3.4 4.5.3.1, section 7.4);
+- ``SD0007`` --SEQ is not unique within a subject (SDTMIG 3.4 4.1.5);
+- ``SD0008`` a --DTC value is not ISO 8601 (SDTMIG 3.4 4.4.1);
+- ``SD0009`` a Num variable holds a non-number, or a Char variable a non-text value;
+- ``SD0010`` DM arm coding (SDTMIG 3.4 section 5.2, the DM assumptions on ARMNRS): ARMCD
+  and ARM null together, ACTARMCD and ACTARM null together, and ARMNRS given exactly when
+  ARMCD or ACTARMCD is null.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from celltrial.store.sdtm import ct
+from celltrial.store.sdtm.spec import dataset_spec
+
+_TESTCD = re.compile(r"^[A-Z_][A-Z0-9_]{0,7}$")
+_DTC = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One conformance problem."""
+
+    rule: str
+    dataset: str
+    row: int | None
+    variable: str
+    value: Any
+    message: str
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def check_dataset(name: str, frame: pd.DataFrame) -> list[Finding]:
+    """Findings of one exported dataset."""
+    spec = dataset_spec(name)
+    found: list[Finding] = []
+
+    def add(rule: str, row: int | None, var: str, value: Any, message: str) -> None:
+        found.append(Finding(rule, name, row, var, value, message))
+
+    for var in spec.variables:
+        if var.name not in frame.columns:
+            if var.core in ("Req", "Exp"):
+                add("SD0001" if var.core == "Req" else "SD0002", None, var.name, None,
+                    f"{var.core} variable {var.name} absent")
+            continue
+        values = frame[var.name].tolist()
+        for row, value in enumerate(values, start=1):
+            if _missing(value):
+                if var.core == "Req":
+                    add("SD0001", row, var.name, value, f"Req variable {var.name} is null")
+                continue
+            if var.type == "Num" and not isinstance(value, (int, float)):
+                add("SD0009", row, var.name, value, f"{var.name} is Num")
+                continue
+            if var.type == "Char" and not isinstance(value, str):
+                add("SD0009", row, var.name, value, f"{var.name} is Char")
+                continue
+            if var.name in ("DOMAIN", "RDOMAIN"):
+                expected = name if var.name == "DOMAIN" else name[4:]
+                if value != expected:
+                    add("SD0003", row, var.name, value, f"must be {expected}")
+            if var.codelist and not ct.is_ct(var.codelist, value):
+                add("SD0004", row, var.name, value,
+                    f"not in codelist {var.codelist} (CT {ct.CT_RELEASE} or declared "
+                    "extension)")
+            if (var.name.endswith("TESTCD") or var.name == "QNAM") and not _TESTCD.match(value):
+                add("SD0005", row, var.name, value, "at most 8 upper-case letters, digits, _")
+            limit = 200 if var.name == "IETEST" else 40
+            if (var.name.endswith("TEST") or var.name == "QLABEL") and len(value) > limit:
+                add("SD0006", row, var.name, value, f"at most {limit} characters")
+            if var.name.endswith("DTC") and not _DTC.match(value):
+                add("SD0008", row, var.name, value, "ISO 8601 date/time")
+    seq = next((v.name for v in spec.variables if v.name.endswith("SEQ")), None)
+    if seq and seq in frame.columns and len(frame):
+        twice = frame.duplicated(subset=["USUBJID", seq], keep="first").to_numpy()
+        for row in (twice.nonzero()[0] + 1).tolist():
+            add("SD0007", row, seq, frame[seq].iloc[row - 1], "unique within USUBJID")
+    arms = ("ARMCD", "ARM", "ACTARMCD", "ACTARM", "ARMNRS")
+    if name == "DM" and set(arms) <= set(frame.columns):
+        for row, values in enumerate(frame[list(arms)].itertuples(index=False), start=1):
+            cd, arm, act_cd, act, nrs = (_missing(v) for v in values)
+            if cd != arm or act_cd != act or (cd or act_cd) == nrs:
+                add("SD0010", row, "ARMNRS", values[4], "ARMCD/ARM and ACTARMCD/ACTARM null "
+                    "in pairs; ARMNRS given exactly when one pair is null")
+    return found
+
+
+def check(datasets: Mapping[str, pd.DataFrame]) -> list[Finding]:
+    """Findings of every dataset."""
+    return [f for name, frame in datasets.items() for f in check_dataset(name, frame)]
