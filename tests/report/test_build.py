@@ -203,3 +203,25 @@ def test_cumulative_incidence_with_every_remission_censored_says_why(reported):
         assert reasons["cir"].startswith("no relapse and no death in remission yet")
     else:
         assert reasons["cir"].startswith("no CIR records")
+
+
+def test_rp2d_is_in_the_analysis_and_the_report(reported):
+    """Issue 14: endpoints.json and the report carry the RP2D and its reasoning; the per-dose
+    counts the rule read are the DLT-evaluable patients and DLTs of ADSL."""
+    import json
+
+    payload = json.loads((reported.analysis_dir / "endpoints.json").read_text("utf-8"))
+    r = payload["rp2d"]
+    levels = [lv.id for lv in reported.protocol.dose_levels]
+    assert [d["level"] for d in r["doses"]] == levels
+    adsl = reported.datasets["adsl"]
+    ev = adsl[adsl["DLTEVLFL"] == "Y"]
+    for d in r["doses"]:
+        at = ev[pd.to_numeric(ev["TRT01AN"], errors="coerce") == d["dose"]]
+        assert (d["n"], d["dlt"]) == (len(at), int((at["DLTFL"] == "Y").sum()))
+    assert r["level"] is None or r["level"] in levels
+    assert r["reason"]
+    html = reported.files.html.read_text("utf-8")
+    assert "Table 12.3" in html
+    chosen = "none" if r["level"] is None else r["level"]
+    assert f"Recommended phase II dose: {chosen}" in html

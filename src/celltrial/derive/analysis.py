@@ -38,6 +38,30 @@ class Analysis:
     endpoints: tuple[EndpointResult, ...]
     options: dict[str, Any]
     protocol_version: str = ""
+    rp2d: dict[str, Any] | None = None
+    """The recommended phase II dose by the protocol's rule (`celltrial.design.rp2d`): dose
+    (1-based) or None, the dose level id, the reason, the per-dose table, the rule and whether
+    it is assumed; None when the protocol has no dose levels."""
+
+
+def recommend_phase2_dose(protocol: Any, datasets: dict[str, pd.DataFrame]
+                          ) -> dict[str, Any] | None:
+    """The RP2D of the study from its analysis datasets (`celltrial rp2d` reads the same):
+    ``recommend_from_adam`` with the protocol's rule (`rule_of`), as a JSON-ready dict."""
+    if not getattr(protocol, "dose_levels", None):
+        return None
+    from celltrial.design.rp2d import recommend_from_adam, rule_of
+
+    rec = recommend_from_adam(protocol, datasets["adsl"], datasets["adrs"], datasets["adpp"])
+    rule, assumed, note = rule_of(protocol)
+    out = rec.as_dict()
+    levels = [lv.id for lv in protocol.dose_levels]
+    for row in out["doses"]:
+        row["level"] = levels[int(row["dose"]) - 1]
+    out.update(level=None if rec.dose is None else levels[rec.dose - 1], assumed=assumed,
+               note=note, rule={k: v for k, v in vars(rule).items()})
+    return json.loads(json.dumps(out, default=lambda v: v.item() if hasattr(v, "item")
+                                 else str(v)))
 
 
 def derive_datasets(domains: Domains, protocol: Any) -> dict[str, pd.DataFrame]:
@@ -69,6 +93,7 @@ def analyze(domains: Domains, protocol: Any) -> Analysis:
                  "efs_landmark_days": options.efs_landmark_days,
                  "orr_categories": list(options.orr_categories)},
         protocol_version=str(getattr(protocol, "version", "")),
+        rp2d=recommend_phase2_dose(protocol, datasets),
     )
 
 
@@ -114,6 +139,11 @@ def summary_markdown(analysis: Analysis) -> str:
         else:
             lines.append(f"- Not computable: {r.reason}")
         lines.append("")
+    if analysis.rp2d is not None:
+        r = analysis.rp2d
+        lines += ["## Recommended phase II dose",
+                  f"- RP2D: {r['level'] or 'none'}; {r['reason']}",
+                  f"- Rule: {r['note']}", ""]
     return "\n".join(lines)
 
 
@@ -131,7 +161,8 @@ def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
         written += [parquet, csv]
     payload = {"study": analysis.study, "protocol_version": analysis.protocol_version,
                "options": analysis.options,
-               "endpoints": [r.to_dict() for r in analysis.endpoints]}
+               "endpoints": [r.to_dict() for r in analysis.endpoints],
+               "rp2d": analysis.rp2d}
     endpoints_file = out_dir / "endpoints.json"
     endpoints_file.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     summary_file = out_dir / "summary.md"

@@ -90,6 +90,8 @@ class ReportData:
     escalation: dict[str, Any] | None = None
     simulated: bool = False
     data_note: str = ""
+    rp2d: dict[str, Any] | None = None
+    """The recommended phase II dose the analysis wrote (``endpoints.json`` "rp2d")."""
     _levels: list[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -98,7 +100,10 @@ class ReportData:
         datasets, endpoints = load_analysis(analysis_dir)
         path = Path(analysis_dir) / "escalation.json"
         escalation = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        return cls(protocol, datasets, endpoints, escalation, simulated, data_note)
+        payload = Path(analysis_dir) / "endpoints.json"
+        rp2d = (json.loads(payload.read_text(encoding="utf-8")).get("rp2d")
+                if payload.exists() else None)
+        return cls(protocol, datasets, endpoints, escalation, simulated, data_note, rp2d)
 
     def ds(self, name: str) -> pd.DataFrame:
         """A dataset by lower-case name; an empty frame when it was not written."""

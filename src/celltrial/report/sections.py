@@ -393,7 +393,43 @@ def escalation(rd: ReportData) -> list[Block]:
     else:
         blocks.append(P("DLT rate: " + (f"not computable: {clean(ep['reason'])}" if ep else
                                         "not an outcome measure of this protocol.")))
+    blocks += _rp2d(rd)
     return blocks
+
+
+def _rp2d(rd: ReportData) -> list[Block]:
+    """Table 12.3: the recommended phase II dose with the per-dose quantities the rule read
+    (analysis ``endpoints.json`` "rp2d"; rule `celltrial.design.rp2d`)."""
+    r = rd.rp2d
+    if r is None:
+        return [P("Recommended phase II dose: not derived (the analysis wrote none).")]
+    rule = r["rule"]
+    conf = 100 * float(rule["conf_level"])
+    rows = []
+    for d in r["doses"]:
+        treated = int(d["n"]) > 0
+        rows.append(Row(rd.dose_label(d["level"]), (
+            str(d["n"]), str(d["dlt"]), num(d["p_dlt_isotonic"]) if treated else "-",
+            str(d["responders"]),
+            est_ci(d["response_rate"], (d["response_lo"], d["response_hi"]), percent=True)
+            if treated else "-",
+            num(d["auc28_median"]), num(d["utility"]) if treated else "-",
+            "yes" if d["eligible"] else "no")))
+    notes = (f"Rule: isotonic DLT estimate <= {num(rule['target'])}; not futile (upper "
+             f"{num(conf)}% exact limit of the response rate >= {num(rule['min_response'])})"
+             + ("" if rule.get("min_auc28") is None else
+                f"; median AUC0-28d >= {num(rule['min_auc28'])}")
+             + f"; then the highest BOIN12 utility (u2 = {num(rule['u2'])}, "
+             f"u3 = {num(rule['u3'])}), Lin et al. JCO Precis Oncol 2020.",
+             "Rule parameters " + clean(r["note"]) + ".",
+             "Population: DLT-evaluable set; AUC0-28d (qPCR) over the infused patients.")
+    table = CsrTable("12.3", "Recommended phase II dose: safety, efficacy and exposure by dose "
+                     "level", "Population: DLT-evaluable set", "Dose level",
+                     ("DLT-evaluable", "With DLT", "Isotonic P(DLT)", "Responders",
+                      f"Response, % ({num(conf)}% CI)", "Median AUC0-28d", "Utility",
+                      "Eligible"), tuple(rows), footnotes=notes, wide=True)
+    chosen = rd.dose_label(r["level"]) if r.get("level") else "none"
+    return [T(table), P(f"Recommended phase II dose: {chosen}. Reasoning: {clean(r['reason'])}")]
 
 
 # --- 14.3: safety ------------------------------------------------------------------------------
