@@ -10,7 +10,8 @@ numbers across designs), recorded in the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -63,20 +64,29 @@ def sweep(designs: Mapping[str, DoseDesign] | Sequence[DoseDesign],
     return pd.DataFrame(rows)
 
 
-def _distributed(args: list[tuple[Any, ...]], client: Any) -> list[SimulationResult]:
+@contextlib.contextmanager
+def dask_client(client: Any, **cluster: Any) -> Iterator[Any]:
+    """A `distributed.Client` for ``client``: None starts a `LocalCluster(**cluster)` (closed
+    on exit), a string connects to that scheduler address (the connection closed on exit), a
+    client is used as given (left open)."""
     from dask.distributed import Client, LocalCluster
 
     own_cluster = own_client = None
     if client is None:
-        own_cluster = LocalCluster(processes=False)
+        own_cluster = LocalCluster(**cluster)
         client = own_client = Client(own_cluster)
     elif isinstance(client, str):
         client = own_client = Client(client)
     try:
-        futures = [client.submit(_task, *a, pure=False) for a in args]
-        return list(client.gather(futures))
+        yield client
     finally:
         if own_client is not None:
             own_client.close()
         if own_cluster is not None:
             own_cluster.close()
+
+
+def _distributed(args: list[tuple[Any, ...]], client: Any) -> list[SimulationResult]:
+    with dask_client(client, processes=False) as c:
+        futures = [c.submit(_task, *a, pure=False) for a in args]
+        return list(c.gather(futures))

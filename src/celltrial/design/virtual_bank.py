@@ -218,23 +218,14 @@ def build_bank(protocol: Any, n_per_dose: int, seed: int = 1, *, chunk: int = 25
 
 
 def _on_dask(args: list[tuple[Any, ...]], client: Any, progress: Any) -> list[pd.DataFrame]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    own_cluster = own_client = None
-    if client is None:
-        own_cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-        client = own_client = Client(own_cluster)
-    elif isinstance(client, str):
-        client = own_client = Client(client)
-    try:
-        futures = [client.submit(bank_chunk, *a, pure=False) for a in args]
+    from celltrial.design.sweep import dask_client
+
+    with dask_client(client, n_workers=2, threads_per_worker=1, processes=True,
+                     dashboard_address=None) as c:
+        futures = [c.submit(bank_chunk, *a, pure=False) for a in args]
         if progress is not None:
             for fut in as_completed(futures):
                 progress(int(len(fut.result())))
-        return list(client.gather(futures))
-    finally:
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
+        return list(c.gather(futures))

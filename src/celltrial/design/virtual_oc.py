@@ -304,29 +304,20 @@ def _default_rule() -> Any:
 def _dask_totals(bank: PatientBank, designs: Mapping[str, DoseDesign], n_trials: int,
                  seed: int, rp2d_rule: Any, window_days: int, client: Any,
                  progress: Callable[[int], None] | None) -> dict[str, TrialTotals]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    own_cluster = own_client = None
-    if client is None:
-        own_cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-        client = own_client = Client(own_cluster)
-    elif isinstance(client, str):
-        client = own_client = Client(client)
-    try:
-        bank_f = client.scatter(bank, broadcast=True)
-        futures = {name: client.submit(_design_task, design, bank_f, n_trials, seed,
-                                       rp2d_rule, window_days, pure=False)
+    from celltrial.design.sweep import dask_client
+
+    with dask_client(client, n_workers=2, threads_per_worker=1, processes=True,
+                     dashboard_address=None) as c:
+        bank_f = c.scatter(bank, broadcast=True)
+        futures = {name: c.submit(_design_task, design, bank_f, n_trials, seed,
+                                  rp2d_rule, window_days, pure=False)
                    for name, design in designs.items()}
         if progress is not None:
             for _ in as_completed(list(futures.values())):
                 progress(n_trials)
         return {name: fut.result() for name, fut in futures.items()}
-    finally:
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
 
 
 OC_COLUMNS = ("design", "dose", "p_dlt_true", "p_response_true", "auc28_true",
