@@ -22,6 +22,7 @@ Adverse events (AE): ``term``, ``decod``, ``grade``, ``start``, ``end``, ``serio
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -37,8 +38,9 @@ from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
 from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
-from celltrial.store import (StaleRecord, Store, Written, update_record, void_record,
-                             write_record)
+from celltrial.store import (StaleRecord, Store, Written, read_domain, update_record,
+                             void_record, write_record)
+from celltrial.store.consistency import end_before_start
 from celltrial.store.locks import Locked
 from celltrial.store.plausibility import test_ranges, vocabularies
 from celltrial.store.schema import TABLES
@@ -400,6 +402,41 @@ def write_one(store: Store, study_id: str, domain: str, usubjid: str,
         raise FieldErrors(store_errors(domain, exc)) from exc
 
 
+ENTRY_DATES = {"LB": (("LBDTC", "date"),), "XC": (("XCDTC", "date"),),
+               "AE": (("AESTDTC", "start"), ("AEENDTC", "end"))}
+"""Per domain, the dates a site enters: (SDTM variable, form field)."""
+
+
+def entry_date_problems(domain: str, record: Mapping[str, Any], *, today: dt.date,
+                        consent: str | None) -> dict[str, str]:
+    """Form field -> message for an entered date after ``today`` (a record of something that
+    has not happened yet) or before the subject's informed consent ``consent`` (DM.RFICDTC;
+    ICH E6(R3) 2.8: no trial data are collected before consent). Dates compare at the
+    precision both give (``2024-01-10`` vs ``2024-01-10T08:00`` as dates)."""
+    problems: dict[str, str] = {}
+    for variable, field in ENTRY_DATES.get(domain, ()):
+        value = record.get(variable)
+        if not value:
+            continue
+        if str(value)[:10] > today.isoformat():
+            problems[field] = (f"Invalid `{field}`: got `{value!r}`, must be on or before "
+                               f"today ({today.isoformat()}): a record of something that "
+                               "has already happened")
+        elif consent and end_before_start(str(consent), str(value)):
+            problems[field] = (f"Invalid `{field}`: got `{value!r}`, must be on or after the "
+                               f"subject's informed consent ({consent}): no trial data "
+                               "before consent")
+    return problems
+
+
+def _consent_date(store: Store, study_id: str, usubjid: str) -> str | None:
+    dm = read_domain(store, study_id, "DM")
+    row = dm[dm["USUBJID"] == usubjid]
+    value = row["RFICDTC"].iloc[0] if len(row) and "RFICDTC" in row else None
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else str(value)
+
+
 def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[str, Any], *,
           user: str, submission: str | None = None
           ) -> tuple[dict[str, Any], dict[str, Any], bool]:
@@ -423,6 +460,10 @@ def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[st
     else:
         raise FieldErrors({"_form": f"Invalid `kind`: got `{kind!r}`, must be one of "
                                     f"{list(ENTRY_DOMAINS)}"})
+    dates = entry_date_problems(domain, record, today=dt.datetime.now(dt.timezone.utc).date(),
+                                consent=_consent_date(store, study_id, usubjid))
+    if dates:
+        raise FieldErrors(dates)
     written = write_one(store, study_id, domain, usubjid, record, user=user,
                         submission=submission)
     return written.record, grading, written.replayed
