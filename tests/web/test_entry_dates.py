@@ -32,6 +32,17 @@ def test_entry_dates(domain, record, consent, field):
     assert set(problems) == (set() if field is None else {field}), problems
 
 
+@pytest.mark.parametrize(("record", "field"), [
+    ({"LBDTC": "2024-01-10"}, None),       # screening lab, before the screen failure
+    ({"LBDTC": "2024-01-12"}, None),       # the day of the screen failure
+    ({"LBDTC": "2024-01-13"}, "date"),     # after it: not a trial record
+])
+def test_no_data_after_a_screen_failure(record, field):
+    problems = entry_date_problems("LB", record, today=TODAY, consent="2024-01-05",
+                                   screen_failed="2024-01-12")
+    assert set(problems) == (set() if field is None else {field}), problems
+
+
 def test_future_lab_is_refused_by_the_api_and_nothing_is_written(site, api_post):
     before = site.counts()
     response = api_post("inv01", f"/api{S}/labs", {"usubjid": "01-001", "test": "NEUT",
@@ -53,3 +64,18 @@ def test_lab_before_consent_is_refused_and_after_consent_is_stored(site, api_pos
     assert site.counts() == before
     stored = api_post("inv01", f"/api{S}/labs", {**body, "date": "2024-01-05"})
     assert stored.status_code == 201, stored.text
+
+
+def test_lab_after_a_screen_failure_is_refused(site, api_post):
+    write_domains(site.store, STUDY, {
+        "DM": pd.DataFrame({"USUBJID": ["01-008"], "SUBJID": ["008"], "SITEID": ["01"],
+                            "AGE": [33], "SEX": ["M"], "RFICDTC": ["2024-01-05"]}),
+        "DS": pd.DataFrame({"USUBJID": ["01-008"], "DSSEQ": [1], "DSDECOD": ["SCREEN FAILURE"],
+                            "DSTERM": ["Screen failure: criteria not met I4"],
+                            "DSSTDTC": ["2024-01-12"]})}, user="setup", reason="test subject")
+    before = site.counts()
+    response = api_post("inv01", f"/api{S}/labs", {"usubjid": "01-008", "test": "NEUT",
+                                                   "value": 1.2, "lln": 1.8,
+                                                   "date": "2024-02-01"})
+    assert response.status_code == 422 and "failed screening" in response.text
+    assert site.counts() == before

@@ -408,11 +408,14 @@ ENTRY_DATES = {"LB": (("LBDTC", "date"),), "XC": (("XCDTC", "date"),),
 
 
 def entry_date_problems(domain: str, record: Mapping[str, Any], *, today: dt.date,
-                        consent: str | None) -> dict[str, str]:
+                        consent: str | None, screen_failed: str | None = None
+                        ) -> dict[str, str]:
     """Form field -> message for an entered date after ``today`` (a record of something that
-    has not happened yet) or before the subject's informed consent ``consent`` (DM.RFICDTC;
-    ICH E6(R3) 2.8: no trial data are collected before consent). Dates compare at the
-    precision both give (``2024-01-10`` vs ``2024-01-10T08:00`` as dates)."""
+    has not happened yet), before the subject's informed consent ``consent`` (DM.RFICDTC;
+    ICH E6(R3) 2.8: no trial data are collected before consent), or after the day the subject
+    failed screening ``screen_failed`` (DS SCREEN FAILURE: not enrolled, so only the screening
+    data up to that day belong to the trial). Dates compare at the precision both give
+    (``2024-01-10`` vs ``2024-01-10T08:00`` as dates)."""
     problems: dict[str, str] = {}
     for variable, field in ENTRY_DATES.get(domain, ()):
         value = record.get(variable)
@@ -426,15 +429,29 @@ def entry_date_problems(domain: str, record: Mapping[str, Any], *, today: dt.dat
             problems[field] = (f"Invalid `{field}`: got `{value!r}`, must be on or after the "
                                f"subject's informed consent ({consent}): no trial data "
                                "before consent")
+        elif screen_failed and end_before_start(str(value), str(screen_failed)):
+            problems[field] = (f"Invalid `{field}`: got `{value!r}`, must be on or before "
+                               f"{screen_failed}, the day the subject failed screening: a "
+                               "subject not enrolled has only screening data")
     return problems
+
+
+def _first_date(frame: pd.DataFrame, column: str) -> str | None:
+    values = frame[column].dropna() if column in frame else ()
+    return str(min(values)) if len(values) else None
 
 
 def _consent_date(store: Store, study_id: str, usubjid: str) -> str | None:
     dm = read_domain(store, study_id, "DM")
-    row = dm[dm["USUBJID"] == usubjid]
-    value = row["RFICDTC"].iloc[0] if len(row) and "RFICDTC" in row else None
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else str(value)
+    return _first_date(dm[dm["USUBJID"] == usubjid], "RFICDTC")
+
+
+def _screen_failure_date(store: Store, study_id: str, usubjid: str) -> str | None:
+    ds = read_domain(store, study_id, "DS")
+    if ds.empty:
+        return None
+    return _first_date(ds[(ds["USUBJID"] == usubjid) & (ds["DSDECOD"] == "SCREEN FAILURE")],
+                       "DSSTDTC")
 
 
 def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[str, Any], *,
@@ -461,7 +478,8 @@ def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[st
         raise FieldErrors({"_form": f"Invalid `kind`: got `{kind!r}`, must be one of "
                                     f"{list(ENTRY_DOMAINS)}"})
     dates = entry_date_problems(domain, record, today=dt.datetime.now(dt.timezone.utc).date(),
-                                consent=_consent_date(store, study_id, usubjid))
+                                consent=_consent_date(store, study_id, usubjid),
+                                screen_failed=_screen_failure_date(store, study_id, usubjid))
     if dates:
         raise FieldErrors(dates)
     written = write_one(store, study_id, domain, usubjid, record, user=user,
