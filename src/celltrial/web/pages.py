@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
 from celltrial.errors import StoreError
 from celltrial.store import DOMAINS, StaleRecord, UserInfo, list_studies
+from celltrial.store.crosscheck import cross_check_warnings
 from celltrial.store.locks import Locked
 from celltrial.store.permissions import NotPermitted
 from celltrial.store.plausibility import vocabularies
@@ -129,6 +130,7 @@ def subject(request: Request, study_id: str, usubjid: str) -> Response:
     domains = data.subject_domains(store, study_id, usubjid, user)
     return render(request, "subject.html", study=data.study_or_404(store, study_id),
                   usubjid=usubjid, domains=domains, labels=DOMAINS, rule=rule_of(user),
+                  warnings=cross_check_warnings(domains),
                   correctable=CORRECTABLE,
                   oversight=oversight.record_states(store, study_id, usubjid, domains),
                   **oversight.abilities(user))
