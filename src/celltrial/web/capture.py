@@ -38,8 +38,8 @@ from celltrial.clinical.ctcae import lookup_term
 from celltrial.clinical.units import convert
 from celltrial.derive.adlb import CTCAE_TERMS
 from celltrial.errors import CelltrialError, StoreError
-from celltrial.store import (StaleRecord, Store, Written, read_domain, update_record,
-                             void_record, write_record)
+from celltrial.store import (StaleRecord, Store, Written, update_record, void_record,
+                             write_record)
 from celltrial.store.consistency import end_before_start
 from celltrial.store.locks import Locked
 from celltrial.store.plausibility import test_ranges, vocabularies
@@ -436,22 +436,25 @@ def entry_date_problems(domain: str, record: Mapping[str, Any], *, today: dt.dat
     return problems
 
 
-def _first_date(frame: pd.DataFrame, column: str) -> str | None:
-    values = frame[column].dropna() if column in frame else ()
-    return str(min(values)) if len(values) else None
+def _earliest(store: Store, study_id: str, usubjid: str, domain: str, column: str,
+              *where: Any) -> str | None:
+    """The subject's earliest ``column`` in ``domain`` (records entered in error left out),
+    read for that subject alone: a web entry must not read a whole study."""
+    table = TABLES[domain]
+    with store.engine.connect() as connection:
+        value = connection.execute(sa.select(sa.func.min(table.c[column])).where(
+            table.c.STUDYID == study_id, table.c.USUBJID == usubjid,
+            table.c.voided.is_(None), *where)).scalar()
+    return None if value is None else str(value)
 
 
 def _consent_date(store: Store, study_id: str, usubjid: str) -> str | None:
-    dm = read_domain(store, study_id, "DM")
-    return _first_date(dm[dm["USUBJID"] == usubjid], "RFICDTC")
+    return _earliest(store, study_id, usubjid, "DM", "RFICDTC")
 
 
 def _screen_failure_date(store: Store, study_id: str, usubjid: str) -> str | None:
-    ds = read_domain(store, study_id, "DS")
-    if ds.empty:
-        return None
-    return _first_date(ds[(ds["USUBJID"] == usubjid) & (ds["DSDECOD"] == "SCREEN FAILURE")],
-                       "DSSTDTC")
+    return _earliest(store, study_id, usubjid, "DS", "DSSTDTC",
+                     TABLES["DS"].c.DSDECOD == "SCREEN FAILURE")
 
 
 def enter(store: Store, study_id: str, kind: str, usubjid: str, data: Mapping[str, Any], *,
