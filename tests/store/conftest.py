@@ -97,8 +97,20 @@ def make_frames() -> dict[str, pd.DataFrame]:
                        "DSDECOD": ["COMPLETED", "DEATH", "SCREEN FAILURE"],
                        "DSTERM": ["completed", "disease progression", "CD7 < 30%"],
                        "DSSTDTC": ["2024-07-10", "2024-05-01", "2024-03-20"]})
+    cm = pd.DataFrame({
+        "USUBJID": ["101-001", "101-001", "101-001", "101-002"], "CMSEQ": [1, 2, 3, 1],
+        "CMTRT": ["Actemra", "dexamethasone", "Fludarabine", "co-trimoxazole"],
+        "CMDECOD": ["TOCILIZUMAB", "DEXAMETHASONE", None, "SULFAMETHOXAZOLE/TRIMETHOPRIM"],
+        "CMCAT": ["CRS/ICANS MANAGEMENT", "CRS/ICANS MANAGEMENT", "PRIOR ANTICANCER THERAPY",
+                  "ANTIMICROBIAL"],
+        "CMINDC": ["CRS", "ICANS", "T-ALL", "Pneumocystis prophylaxis"],
+        "CMDOSE": [560.0, 10.0, None, 960.0], "CMDOSU": ["mg", "mg", None, "mg"],
+        "CMROUTE": ["INTRAVENOUS", "INTRAVENOUS", None, "ORAL"],
+        "CMSTDTC": ["2024-01-12T16:00", "2024-01-13", "2023-06-15", "2024-02-12"],
+        "CMENDTC": ["2024-01-12T17:00", "2024-01-15", None, None],
+    })
     return {"DM": dm, "SC": sc, "EX": ex, "AE": ae, "LB": lb, "VS": vs, "XC": xc, "RS": rs,
-            "TU": tu, "TR": tr, "PC": pc, "IS": is_, "PR": pr, "DS": ds}
+            "TU": tu, "TR": tr, "PC": pc, "IS": is_, "PR": pr, "CM": cm, "DS": ds}
 
 
 @pytest.fixture()

@@ -4,12 +4,17 @@ in a late chunk rolls back the chunks already written (SQLite and PostgreSQL).""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from celltrial.errors import StoreError
 from celltrial.store import audit_trail, import_csv_dir, read_domains
-from celltrial.store.audit import verify_audit
+from celltrial.store.audit import records_hash, verify_audit
+from celltrial.store.domains import DOMAINS
+from celltrial.store.schema import TABLES
 
 from .conftest import STUDY, make_frames
 from .test_validate import _snapshot
@@ -27,13 +32,58 @@ def test_chunked_import_stores_what_one_frame_stores(store, tmp_path, chunk_rows
     summary = import_csv_dir(store, STUDY, _folder(tmp_path / "in", make_frames()), user="u",
                              chunk_rows=chunk_rows)
     assert summary.records == {name: len(f) for name, f in make_frames().items()}
-    assert summary.audit_rows == summary.total + 2  # + the two sites first seen in DM
     stored = read_domains(store, STUDY)
     assert stored["LB"]["LBSEQ"].tolist() == [1.0, 2.0, 1.0, 2.0]
     trail = audit_trail(store, STUDY)
     written = trail[trail["table"] != "study"]
     assert (written["action"] == "insert").sum() == summary.audit_rows
     assert verify_audit(store).intact
+    # file imports audit DM per record and the other domains per subject and chunk
+    if chunk_rows == 1000:
+        subject_groups = sum(f["USUBJID"].nunique() for name, f in make_frames().items()
+                             if name != "DM")
+        assert summary.audit_rows == 3 + subject_groups + 2  # + the two sites first seen
+
+
+def test_every_imported_record_finds_its_import_row(store, tmp_path):
+    """audit_trail of one record (USUBJID=...;LBSEQ=n) finds the import's row that wrote it
+    among its subject's records (LBSEQ=1-2), with the file rows read."""
+    import_csv_dir(store, STUDY, _folder(tmp_path / "in", make_frames()), user="u",
+                   chunk_rows=1000)
+    for subject, seq in read_domains(store, STUDY)["LB"][["USUBJID", "LBSEQ"]].itertuples(
+            index=False):
+        trail = audit_trail(store, STUDY, table="LB",
+                            record_key=f"USUBJID={subject};LBSEQ={int(seq)}")
+        inserts = trail[trail["action"] == "insert"]
+        assert len(inserts) == 1
+        assert inserts["record_key"].iloc[0] == f"USUBJID={subject};LBSEQ=1-2"
+        assert json.loads(inserts["new_value"].iloc[0])["rows"].startswith("LB.csv rows ")
+    assert audit_trail(store, STUDY, table="LB", record_key="USUBJID=101-001;LBSEQ=3").empty
+
+
+def test_import_row_hash_is_the_hash_of_the_stored_records(store, tmp_path):
+    """The SHA-256 in an import's audit row (format records-v1) is recomputed from the records
+    as stored: a record changed behind the store's back no longer matches it."""
+    import_csv_dir(store, STUDY, _folder(tmp_path / "in", make_frames()), user="u")
+    domain = DOMAINS["LB"]
+    table = TABLES["LB"]
+    variables = [(v.name, v.type) for v in domain.variables]
+
+    def stored_hash(subject: str) -> str:
+        with store.engine.connect() as connection:
+            rows = connection.execute(sa.select(*[table.c[n] for n, _ in variables]).where(
+                table.c.USUBJID == subject).order_by(table.c.LBSEQ)).all()
+        columns = {name: [row[i] for row in rows] for i, (name, _) in enumerate(variables)}
+        return records_hash(variables, columns, range(len(rows)))
+
+    trail = audit_trail(store, STUDY, table="LB")
+    logged = {key.split(";")[0][len("USUBJID="):]: json.loads(new)["sha256"]
+              for key, new in zip(trail["record_key"], trail["new_value"], strict=True)}
+    assert logged == {s: stored_hash(s) for s in logged}
+    with store.engine.begin() as connection:
+        connection.execute(table.update().where(table.c.USUBJID == "101-001")
+                           .values(LBORRES="999"))
+    assert stored_hash("101-001") != logged["101-001"]
 
 
 def test_seq_numbering_carries_across_chunks(store, tmp_path):

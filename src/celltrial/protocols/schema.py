@@ -171,11 +171,36 @@ culture; NS7CAR), ``none`` (no step against fratricide) or ``unknown``. Only ``k
 its typical value otherwise (``celltrial.kinetics.parameters.fratricide_rate``)."""
 
 
+ProductOrigin = Literal["autologous", "donor_prior_hsct", "donor_new", "unknown"]
+"""Whose T cells the product is made of: ``autologous`` (the patient's own),
+``donor_prior_hsct`` (the donor of the patient's earlier allogeneic HSCT) or ``donor_new``
+(a new HLA-matched donor), the two donor-derived sources of Pan 2021 JCO (NCT04689659;
+../shared/CLINICAL_REFERENCE.md section 6), or ``unknown``. Donor-derived T cells can cause
+graft-versus-host disease (GVHD grade 1-2 in 60% of Pan 2021), so acute GVHD is assessed
+(:mod:`celltrial.clinical.gvhd`) only when :func:`gvhd_assessed` says so."""
+
+DONOR_DERIVED: tuple[str, ...] = ("donor_prior_hsct", "donor_new")
+
+
+def gvhd_assessed(origin: str) -> bool:
+    """Whether acute GVHD (MAGIC) is assessed for a product of ``origin``: donor-derived
+    products, and an ``unknown`` origin (donor T cells cannot be ruled out); never an
+    autologous product (its T cells are the patient's own: no allo-reactivity)."""
+    if origin not in ("autologous", *DONOR_DERIVED, "unknown"):
+        raise ValueError(f"Invalid `product_origin`: got `{origin!r}`, must be one of "
+                         "autologous, donor_prior_hsct, donor_new, unknown")
+    return origin != "autologous"
+
+
 class Intervention(_Frozen):
-    """Product, its CD7 editing (``cd7_editing``, :data:`CD7Editing`), dose levels (CAR+
-    cells/kg), split-infusion fractions, the hold rules between fractions, and bag limits."""
+    """Product, its origin (``product_origin``, :data:`ProductOrigin`), its CD7 editing
+    (``cd7_editing``, :data:`CD7Editing`), dose levels (CAR+ cells/kg), split-infusion
+    fractions, the hold rules between fractions, and bag limits."""
 
     product: str
+    product_origin: ProductOrigin = "unknown"
+    product_origin_assumed: bool = False
+    product_origin_rationale: str | None = None
     cd7_editing: CD7Editing = "unknown"
     cd7_editing_assumed: bool = False
     cd7_editing_rationale: str | None = None
@@ -195,7 +220,16 @@ class Intervention(_Frozen):
         if self.cd7_editing_assumed and not (self.cd7_editing_rationale
                                              and self.cd7_editing_rationale.strip()):
             raise ValueError("an assumed `cd7_editing` needs a one-line `cd7_editing_rationale`")
+        if self.product_origin_assumed and not (self.product_origin_rationale
+                                                and self.product_origin_rationale.strip()):
+            raise ValueError("an assumed `product_origin` needs a one-line "
+                             "`product_origin_rationale`")
         return self
+
+    @property
+    def gvhd_assessed(self) -> bool:
+        """Whether acute GVHD is assessed for this product (:func:`gvhd_assessed`)."""
+        return gvhd_assessed(self.product_origin)
 
 
 class Schedule(_Assumable):

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,75 @@ def audit_row(*, at: dt.datetime, user: str, study_id: str | None, table: str, k
     return {"at": at, "user": user, "study_id": study_id, "table": table, "record_key": key,
             "field": field, "old_value": old, "new_value": new, "reason": reason,
             "action": action, "source": source}
+
+
+def number_ranges(numbers: Sequence[int]) -> str:
+    """Whole numbers as sorted ranges: ``[1, 2, 3, 5, 9, 10]`` -> ``"1-3,5,9-10"``."""
+    values = sorted(set(numbers))
+    parts: list[str] = []
+    start = previous = None
+    for value in values:
+        if previous is not None and value == previous + 1:
+            previous = value
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = value
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+    return ",".join(parts)
+
+
+_RANGES = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+
+def in_ranges(text: str, number: int) -> bool:
+    """Whether ``number`` is in ranges written by :func:`number_ranges` (False for other
+    text)."""
+    if not _RANGES.match(text):
+        return False
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if int(low) <= number <= int(high or low):
+            return True
+    return False
+
+
+RECORDS_HASH = "records-v1"
+"""Format of :func:`records_hash` (frozen: stored audit rows depend on it)."""
+
+
+def records_hash(variables: Sequence[tuple[str, str]], columns: Mapping[str, Sequence[Any]],
+                 positions: Sequence[int]) -> str:
+    """SHA-256 (hex) of the records at ``positions`` of ``columns`` (format ``records-v1``).
+
+    ``variables`` gives (name, type) of every variable of the domain in SDTM order; for each
+    one the hash takes the name in UTF-8, a NUL byte, the payload's length (8 bytes, big
+    endian) and the payload: for ``float`` variables the values as IEEE 754 binary64, big
+    endian, NaN for a missing value (stored numbers are finite); for the others the values as
+    a compact JSON array (ASCII, ``null`` for missing). Values are the stored Python values
+    (``str``, ``int``, ``float`` or None), in the order of ``positions``. Column-wise, so that
+    a 25,000-row chunk hashes in milliseconds.
+    """
+    import operator
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    picked = list(positions)
+    take = operator.itemgetter(*picked) if picked else None
+    for name, kind in variables:
+        column = columns[name]
+        values: Any = () if take is None else take(column)
+        if len(picked) == 1:
+            values = (values,)
+        if kind == "float":
+            payload = np.array(values, dtype=">f8").tobytes()
+        else:
+            payload = json.dumps(list(values), separators=(",", ":")).encode("ascii")
+        digest.update(name.encode("utf-8") + b"\x00" + len(payload).to_bytes(8, "big")
+                      + payload)
+    return digest.hexdigest()
 
 
 CHAINED = ("at", "user", "study_id", "table", "record_key", "field", "old_value",
@@ -229,6 +299,9 @@ def verify_audit(store: Any) -> AuditCheck:
     return AuditCheck(count, head=previous)
 
 
+_SEQ_KEY = re.compile(r"^(USUBJID=.*;[A-Z]{2}SEQ=)(\d+)$")
+"""A record key with --SEQ: (everything up to the number, the number)."""
+
 AUDIT_COLUMNS = ("id", "at", "user", "study_id", "table", "record_key", "field", "old_value",
                  "new_value", "reason", "action", "source")
 
@@ -239,16 +312,31 @@ def audit_trail(store: Any, study_id: str | None = None, *, table: str | None = 
 
     Columns: id, at (UTC datetime), user, study_id, table, record_key, field, old_value,
     new_value, reason, action, source.
+
+    ``record_key`` of one record (``USUBJID=S1;LBSEQ=7``) also finds the import's row that
+    wrote it with the subject's other records of a chunk (``USUBJID=S1;LBSEQ=1-500``; see
+    :func:`celltrial.store.records.write_chunks`), so the record's history starts with the
+    import that created it.
     """
     audit = AuditRecord.__table__
     query = sa.select(*[audit.c[name] for name in AUDIT_COLUMNS]).order_by(audit.c.id)
+    grouped = _SEQ_KEY.match(record_key) if record_key is not None else None
     for column, value in (("study_id", study_id), ("table", table),
                           ("record_key", record_key), ("user", user)):
         if value is not None:
+            if column == "record_key" and grouped is not None:
+                query = query.where(audit.c.record_key.startswith(grouped.group(1),
+                                                                   autoescape=True))
+                continue
             query = query.where(audit.c[column] == (value.lower() if column == "table"
                                                      else value))
     with store.engine.connect() as connection:
         rows = connection.execute(query).all()
+    if grouped is not None:
+        prefix, number = grouped.group(1), int(grouped.group(2))
+        rows = [r for r in rows if r.record_key == record_key or (
+            r.record_key.startswith(prefix) and r.action == "insert"
+            and in_ranges(r.record_key[len(prefix):], number))]
     frame = pd.DataFrame([tuple(r) for r in rows], columns=list(AUDIT_COLUMNS), dtype=object)
     frame["id"] = frame["id"].astype("int64")
     frame["at"] = pd.to_datetime(frame["at"], utc=True)

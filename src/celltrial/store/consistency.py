@@ -25,6 +25,9 @@ one problem per disagreeing row, naming the column to correct:
   ``AETOXGR`` is a grade that term has (no grade 5 "Neutrophil count decreased", no grade 4
   "Headache"), grade 5 is serious with outcome FATAL and FATAL is grade 5, ``AEOUT`` is from
   CDISC CT code list OUT (:func:`celltrial.clinical.ae_terms.ae_problems`).
+- CM names: in the categories the analysis reads (CRS/ICANS management, antimicrobial,
+  immunoglobulin) ``CMDECOD`` (else ``CMTRT``) is a controlled name of that category
+  (:func:`celltrial.clinical.medications.medication_problems`, ``data/cm_drugs.csv``).
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ def check_test_code_case(domain: Domain, columns: Columns, add: Add) -> None:
                                  f"`{folded[code.upper()]}`)")
 
 
+AE_COLUMNS = ("AETERM", "AEDECOD", "AETOXGR", "AETOXSCL", "AESER", "AEOUT")
+"""The columns :func:`check_adverse_events` reads."""
+
+
 def check_adverse_events(columns: Columns, add: Add) -> None:
     """Each AE's term, grade, seriousness and outcome agree with the grading scale
     (:func:`celltrial.clinical.ae_terms.ae_problems`)."""
@@ -114,6 +121,16 @@ def check_adverse_events(columns: Columns, add: Add) -> None:
             value = {"AEDECOD": decod, "AETERM": verbatim, "AETOXGR": grade,
                      "AESER": columns["AESER"][row], "AEOUT": columns["AEOUT"][row]}[field]
             add(row + 1, field, value, message)
+
+
+def check_medications(columns: Columns, add: Add) -> None:
+    """Each CM record of a controlled category names a controlled medication of it."""
+    from celltrial.clinical.medications import medication_problems
+
+    rows = zip(columns["CMCAT"], columns["CMDECOD"], columns["CMTRT"], strict=True)
+    for row, (category, decod, trt) in enumerate(rows, start=1):
+        for field, rule in medication_problems(category, decod, trt):
+            add(row, field, decod if field == "CMDECOD" else trt, rule)
 
 
 # ------------------------------------------------------------------ LB results and grades
@@ -178,6 +195,11 @@ def results_agree(orres: Decimal, in_original: float) -> bool:
 
 def _fmt(number: float) -> str:
     return f"{number:g}"
+
+
+LAB_COLUMNS = ("LBTESTCD", "LBORRES", "LBORRESU", "LBSTRESN", "LBSTRESU", "LBORNRLO",
+               "LBORNRHI", "LBTOXGR")
+"""The columns :func:`check_lab_results` reads."""
 
 
 def check_lab_results(columns: Columns, add: Add) -> None:

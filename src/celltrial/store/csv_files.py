@@ -56,7 +56,7 @@ def import_csv_dir(store: Store, study_id: str, path: str | Path, *, user: str,
     chunks = {name: iter_csv(file, chunk_rows) for name, file in files.items()}
     sources = {name: Source(file.name, header_lines=1) for name, file in files.items()}
     return write_chunks(store, study_id, chunks, user=user, reason=reason,
-                        source=f"csv:{folder}", sources=sources)
+                        source=f"csv:{folder}", sources=sources, audit="subject")
 
 
 def export_csv_dir(store: Store, study_id: str, out_dir: str | Path) -> list[Path]:

@@ -144,4 +144,5 @@ def import_dataset_json_dir(store: Store, study_id: str, path: str | Path, *, us
     domains = from_sdtm(frames, origins, drop_unkept=drop_unkept)
     return write_domains(store, study_id, domains, user=user, reason=reason,
                          source=f"dataset-json:{path}",
-                         sources={name: Source(origins[name]) for name in domains})
+                         sources={name: Source(origins[name]) for name in domains},
+                         audit="subject")

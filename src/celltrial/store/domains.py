@@ -207,6 +207,18 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
         ("PRTRT", "text", "Reported Name of Procedure"),
         ("PRSTDTC", "date", "Start Date/Time of Procedure"),
     ]),
+    _domain("CM", "Concomitant/Prior Medications", "CMSEQ", [
+        ("CMSEQ", "int", "Sequence Number"),
+        ("CMTRT", "text", "Reported Name of Drug, Med, or Therapy"),
+        ("CMDECOD", "text", "Standardized Medication Name"),
+        ("CMCAT", "text", "Category for Medication"),
+        ("CMINDC", "text", "Indication"),
+        ("CMDOSE", "float", "Dose per Administration"),
+        ("CMDOSU", "text", "Dose Units"),
+        ("CMROUTE", "text", "Route of Administration"),
+        ("CMSTDTC", "date", "Start Date/Time of Medication"),
+        ("CMENDTC", "date", "End Date/Time of Medication"),
+    ]),
     _domain("DS", "Disposition", "DSSEQ", [
         ("DSSEQ", "int", "Sequence Number"),
         ("DSDECOD", "text", "Standardized Disposition Term"),

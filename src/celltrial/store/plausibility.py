@@ -60,6 +60,13 @@ class TestRange:
     high: float
 
 
+CM_CATEGORIES = ("CRS/ICANS MANAGEMENT", "ANTIMICROBIAL", "IMMUNOGLOBULIN",
+                 "PRIOR ANTICANCER THERAPY", "LYMPHODEPLETION", "GVHD MANAGEMENT",
+                 "SUPPORTIVE CARE", "OTHER")
+"""CMCAT of the store (sponsor-defined; SDTMIG 3.4 CM leaves CMCAT to the sponsor). The drug
+names of the categories the analysis reads are controlled
+(:mod:`celltrial.clinical.medications`)."""
+
 _RESPONSES = ("CR", "CRh", "CRi", "MLFS", "PR", "SD", "NR", "PD", "RELAPSE", "NE")
 
 VOCABULARIES: tuple[Vocabulary, ...] = (
@@ -84,6 +91,8 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
     Vocabulary("XC", "XCSEIZ", ("none", "rapidly_resolving", "prolonged")),
     Vocabulary("XC", "XCMOTOR", ("none", "focal_weakness")),
     Vocabulary("XC", "XCEDEMA", ("none", "focal", "diffuse")),
+    Vocabulary("CM", "CMCAT", CM_CATEGORIES),
+    Vocabulary("CM", "CMROUTE", ("INTRAVENOUS", "ORAL", "SUBCUTANEOUS", "INTRAMUSCULAR")),
 )
 
 COLUMN_RANGES: tuple[ColumnRange, ...] = (
@@ -102,6 +111,7 @@ COLUMN_RANGES: tuple[ColumnRange, ...] = (
     ColumnRange("PC", "PCLLOQ", 0, 1e9, "in the test's unit"),
     ColumnRange("IS", "ISSTRESN", 0, 1e9, "titre"),
     ColumnRange("TR", "TRSTRESN", 0, 1000, "mm"),
+    ColumnRange("CM", "CMDOSE", 0, 1e6, "in CMDOSU"),
 )
 
 TEST_RANGES: tuple[TestRange, ...] = (
@@ -137,6 +147,12 @@ TEST_RANGES: tuple[TestRange, ...] = (
     TestRange("LB", "MRD", "fraction", 0, 1),
     TestRange("LB", "CD7ABS", "cells/uL", 0, 2e6),
     TestRange("LB", "CD7PCT", "%", 0, 100),
+    TestRange("LB", "CD7BLAST", "%", 0, 100),
+    # lymphocyte subsets by flow cytometry (absolute counts; celltrial.clinical.aplasia)
+    TestRange("LB", "CD3ABS", "cells/uL", 0, 1e5),
+    TestRange("LB", "CD4ABS", "cells/uL", 0, 1e5),
+    TestRange("LB", "CD8ABS", "cells/uL", 0, 1e5),
+    TestRange("LB", "NKABS", "cells/uL", 0, 1e5),
     TestRange("LB", "IL6", "pg/mL", 0, 1e6),
     TestRange("LB", "IL10", "pg/mL", 0, 1e6),
     TestRange("LB", "IFNG", "pg/mL", 0, 1e6),
@@ -181,10 +197,12 @@ REQUIRED: tuple[Required, ...] = (
     Required("PR", ("PRTRT",), "SDTMIG 3.4"),
     Required("DS", ("DSDECOD",), "SDTMIG 3.4"),
     Required("XC", ("XCDTC",), "the web form (an observation has a date)"),
+    Required("CM", ("CMTRT",), "SDTMIG 3.4"),
 )
 
 DATE_ORDER: tuple[DateOrder, ...] = (
     DateOrder("AE", "AESTDTC", "AEENDTC"),
+    DateOrder("CM", "CMSTDTC", "CMENDTC"),
 )
 
 # Which variables carry the test code, the numeric result and its unit, per findings domain.

@@ -21,7 +21,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +65,121 @@ def iter_csv(file: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]
     file, row and line for a short or long row, a cut last row, a bad encoding or quoting.
 
     Row numbers count data rows from 1; line numbers count physical lines from 1 (header = 1).
+
+    A file without quotes, NUL bytes or lone carriage returns (most exports) is parsed by
+    pandas' C parser (:func:`_fast_chunks`), whose rows are then exactly the fields between
+    commas; every row having the header's width is checked by counting the commas of the
+    whole file. Anything else, and any problem, goes through :func:`_strict_chunks`
+    (Python's csv module, RFC 4180), which names the row and line.
     """
     if file.stat().st_size == 0:
         raise refuse(file, "file", "an empty file", "a CSV file with a header row of SDTM "
                      "variable names")
+    scan = _scan(file)
+    done = 0
+    if scan.plain:
+        try:
+            for frame in _fast_chunks(file, chunk_rows, scan):
+                done += len(frame)
+                yield frame
+            return
+        except _Fallback:
+            pass
+    yield from _strict_chunks(file, chunk_rows, skip=done)
+
+
+class _Fallback(Exception):
+    """The fast reader met something only the strict reader can name (or read)."""
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """Byte counts of a whole CSV file (one pass, C speed)."""
+
+    commas: int
+    plain: bool
+    """No double quote, NUL byte or carriage return other than in CR LF."""
+
+
+def _scan(file: Path) -> _Scan:
+    commas, plain, last = 0, True, b""
+    with open(file, "rb") as handle:
+        while block := handle.read(1 << 24):
+            commas += block.count(b",")
+            if plain and (b'"' in block or b"\x00" in block or
+                          block.count(b"\r") != block.count(b"\r\n")
+                          or (last == b"\r" and not block.startswith(b"\n"))):
+                plain = False
+            last = block[-1:]
+    return _Scan(commas, plain and last != b"\r")
+
+
+def _header(file: Path) -> list[str]:
+    """The header's column names (stripped), refused when missing or naming a column twice."""
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, None)
+            while header == []:
+                header = next(reader, None)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(file, exc) from exc
+        except csv.Error as exc:
+            raise refuse(file, "CSV", f"`{exc}`", "RFC 4180 CSV (every quote closed)",
+                         line=reader.line_num) from exc
+        if header is None:
+            raise refuse(file, "file", "no header row", "a CSV file with a header row of "
+                         "SDTM variable names")
+        names = [h.strip() for h in header]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise refuse(file, "header", f"`{twice[0]!r}` twice", "each column named once",
+                         line=reader.line_num)
+    return names
+
+
+def _fast_chunks(file: Path, chunk_rows: int, scan: _Scan) -> Iterator[pd.DataFrame]:
+    """Chunks of a file without quotes by pandas' C parser, as :func:`_strict_chunks` reads
+    them: a long row stops the parser, and the file's commas must be the header's width
+    minus one per row (so no row is short; a blank or whitespace-only line is not a row
+    here and makes the count differ). Raises :class:`_Fallback` on any doubt."""
+    names = _header(file)
+    width = len(names)
+    if width < 2:  # a whitespace-only line would be a row of one blank field
+        raise _Fallback
+    rows = 0
+    try:
+        reader = pd.read_csv(file, dtype=object, header=0, names=names, encoding="utf-8-sig",
+                             keep_default_na=False, na_values=[], skip_blank_lines=True,
+                             chunksize=chunk_rows, engine="c", quoting=csv.QUOTE_NONE)
+        with reader:
+            pending: pd.DataFrame | None = None
+            for frame in reader:
+                if frame.shape[1] != width:
+                    raise _Fallback
+                rows += len(frame)
+                if pending is not None:
+                    yield pending
+                pending = frame
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise _Fallback from exc
+    if scan.commas != (width - 1) * (rows + 1):
+        # A short (or whitespace-only) row: the strict reader names it.
+        for _ in _strict_chunks(file, chunk_rows, skip=sys.maxsize):
+            pass
+        raise refuse(file, "rows", "rows of differing widths", f"{width} fields in every row "
+                     "as the header names")
+    if not rows:
+        pending = pd.DataFrame([], columns=names, dtype=object)
+    elif not _ends_with_line_break(file):
+        raise _Fallback
+    assert pending is not None
+    yield pending.reset_index(drop=True)
+
+
+def _strict_chunks(file: Path, chunk_rows: int, skip: int = 0) -> Iterator[pd.DataFrame]:
+    """:func:`iter_csv` by Python's csv module (RFC 4180, strict), leaving out the first
+    ``skip`` rows (already read by :func:`_fast_chunks`; still checked)."""
     with open(file, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, strict=True)
         row = 0
@@ -92,6 +205,8 @@ def iter_csv(file: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]
                     raise refuse(file, "row", f"{len(fields)} fields",
                                  f"{width} fields as the header names (a short row is a "
                                  "record cut or mis-entered)", row=row, line=reader.line_num)
+                if row <= skip:
+                    continue
                 chunk.append(fields)
                 if len(chunk) >= chunk_rows:
                     yield pd.DataFrame(chunk, columns=names, dtype=object)

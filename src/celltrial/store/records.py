@@ -22,15 +22,26 @@ Rows come in the order they were written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from celltrial.errors import StoreError
-from celltrial.store.audit import append_audit, audit_row, now, record_json, text_of
+from celltrial.store.audit import (
+    RECORDS_HASH,
+    append_audit,
+    audit_row,
+    now,
+    number_ranges,
+    record_json,
+    records_hash,
+    text_of,
+)
 from celltrial.store.domains import DOMAINS, Domain, domain_of
 from celltrial.store.engine import Store, write_transaction
 from celltrial.store.locks import check_record, check_study, check_subject_locks, subject_locks
@@ -83,7 +94,8 @@ def _next_seq(keys: set[tuple[Any, ...]]) -> dict[str, int]:
 
 def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame], *,
                   user: str, reason: str, source: str = "api",
-                  sources: Mapping[str, Source] | None = None) -> WriteSummary:
+                  sources: Mapping[str, Source] | None = None,
+                  audit: AuditForm = "record") -> WriteSummary:
     """Validate every frame, then write them all with audit rows in ONE transaction.
 
     ``frames`` maps domain names (``"DM"``, ``"AE"``, ...) to DataFrames with SDTM variable
@@ -91,18 +103,23 @@ def write_domains(store: Store, study_id: str, frames: Mapping[str, pd.DataFrame
     numbered 1, 2, ... per subject after the highest already stored. ``sources`` names where
     each frame came from for messages (default ``domain AE``). Raises :class:`StoreError`
     naming source, row, column and value of every problem (up to 20); nothing is written then.
+    ``audit`` as for :func:`write_chunks`.
     """
     return write_chunks(store, study_id, {name: [frame] for name, frame in frames.items()},
-                        user=user, reason=reason, source=source, sources=sources)
+                        user=user, reason=reason, source=source, sources=sources, audit=audit)
 
+
+AuditForm = Literal["record", "subject"]
+"""How inserted records are audited: one row per record holding it as JSON (``"record"``:
+entry, API), or one row per subject and chunk (``"subject"``: file imports)."""
 
 Chunks = Mapping[str, Iterable[pd.DataFrame]]
 """Domain name -> its rows as successive frames (a file read in chunks, or one frame)."""
 
 
 def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reason: str,
-                 source: str = "api", sources: Mapping[str, Source] | None = None
-                 ) -> WriteSummary:
+                 source: str = "api", sources: Mapping[str, Source] | None = None,
+                 audit: AuditForm = "record") -> WriteSummary:
     """:func:`write_domains` for domains given as successive frames, in ONE transaction.
 
     Each frame is validated as it comes (keys, subjects and --SEQ numbering carry over from
@@ -111,6 +128,19 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
     (other domains refer to its subjects). On the first problem writing stops; validation
     goes on to list every problem (up to 20), then the transaction is rolled back: nothing is
     written.
+
+    Audit rows of inserted records (``audit``):
+
+    - ``"record"``: one row per record, ``new_value`` the record as JSON;
+    - ``"subject"`` (file imports): for domains with --SEQ, one row per subject and chunk,
+      ``record_key`` the subject and its --SEQ numbers as ranges (``USUBJID=S1;LBSEQ=1-500``)
+      and ``new_value`` JSON ``{"records": n, "rows": "LB.csv rows 1-500", "sha256": ...,
+      "hash": "records-v1"}``: the file rows read and the SHA-256 of the records as written
+      (:func:`celltrial.store.audit.records_hash`). Who, when, why and from which file rows
+      stays traceable for every record (:func:`~celltrial.store.audit.audit_trail` of one
+      record finds the row); the values as inserted are the stored ones with later
+      corrections undone from their own audit rows, and their hash is on the chain. DM keeps
+      one row per record.
     """
     if not user or not str(user).strip():
         raise StoreError(f"Invalid `user`: got `{user!r}`, must name who writes the data")
@@ -160,7 +190,8 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
                         sites += added
                         audit_rows += len(added)
                     audit_rows += _insert(connection, result, study_id, at=at, user=user,
-                                          reason=reason, source=source)
+                                          reason=reason, source=source, src=src,
+                                          grouped=audit == "subject")
                 counts[domain.name] += result.n
                 src = src.after(result.n)
         problems.raise_if_any()
@@ -172,33 +203,39 @@ def _check_earlier_chunks(result: Checked, seen: dict[tuple[Any, ...], int], sou
     """Keys repeating a key of an earlier frame of the same domain (within a frame,
     :func:`check_frame` reports them); records this frame's keys in ``seen``."""
     names = result.domain.key
-    fresh: dict[tuple[Any, ...], int] = {}
-    for row, key in enumerate(zip(*(result.columns[k] for k in names), strict=True), start=1):
-        if any(part is None for part in key):
-            continue
-        if key in seen:
-            problems.add(source, row, names[-1], key[-1],
-                         f"unique per subject ({'+'.join(names)} {key!r} repeats row "
-                         f"{seen[key]})")
-        elif key not in fresh:
-            fresh[key] = source.number(row)
-    seen.update(fresh)
+    keys = list(zip(*(result.columns[k] for k in names), strict=True))
+    if seen and not seen.keys().isdisjoint(keys):
+        for row, key in enumerate(keys, start=1):
+            if key in seen and not any(part is None for part in key):
+                problems.add(source, row, names[-1], key[-1],
+                             f"unique per subject ({'+'.join(names)} {key!r} repeats row "
+                             f"{seen[key]})")
+    # the first row of each key (dict.fromkeys keeps first positions; check_frame reports
+    # repeats within the frame)
+    first = {key: row for row, key in reversed(list(enumerate(keys, start=1)))}
+    for key, row in first.items():
+        if key not in seen and not any(part is None for part in key):
+            seen[key] = source.number(row)
 
 
 def _count_on(counters: dict[str, int], result: Checked) -> None:
     """Raise the per-subject --SEQ counters past this frame's numbers."""
     seq = result.domain.seq
     assert seq is not None
+    top: dict[str, int] = {}
     for subject, number in zip(result.columns["USUBJID"], result.columns[seq], strict=True):
-        if subject is not None and isinstance(number, int):
-            if number > counters.get(subject, 0):
-                counters[subject] = number
+        if subject is not None and isinstance(number, int) and number > top.get(subject, 0):
+            top[subject] = number
+    for subject, number in top.items():
+        if number > counters.get(subject, 0):
+            counters[subject] = number
 
 
 def _insert(connection: sa.Connection, result: Checked, study_id: str, *, at: Any, user: str,
-            reason: str, source: str) -> int:
-    """Insert one validated frame's records and append their audit rows; returns the
-    number of audit rows."""
+            reason: str, source: str, src: Source | None = None, grouped: bool = False) -> int:
+    """Insert one validated frame's records and append their audit rows (one per record, or
+    with ``grouped`` one per subject, see :func:`write_chunks`); returns the number of audit
+    rows."""
     domain = result.domain
     names = list(result.columns)
     rows = list(zip(*result.columns.values(), strict=True))
@@ -207,11 +244,41 @@ def _insert(connection: sa.Connection, result: Checked, study_id: str, *, at: An
     except sa.exc.IntegrityError as exc:
         raise StoreError(f"The database refused {domain.name}: {exc.orig}; "
                          "nothing was written") from exc
+    if grouped and domain.seq is not None:
+        return append_audit(connection, [audit_row(
+            at=at, user=user, study_id=study_id, table=domain.table, key=key,
+            action="insert", reason=reason or None, source=source, new=new)
+            for key, new in _subject_groups(result, src or Source(f"domain {domain.name}"))])
     return append_audit(connection, [audit_row(
         at=at, user=user, study_id=study_id, table=domain.table,
         key=record_key(domain, record), action="insert", reason=reason or None,
         source=source, new=record_json(record))
         for record in (dict(zip(names, row, strict=True)) for row in rows)])
+
+
+def _subject_groups(result: Checked, src: Source) -> list[tuple[str, str]]:
+    """(record key, new_value) of each subject's records in one frame, subjects in order of
+    first appearance, records by --SEQ (see :func:`write_chunks`)."""
+    domain = result.domain
+    seq = domain.seq
+    assert seq is not None
+    codes, subjects = pd.factorize(np.asarray(result.columns["USUBJID"], dtype=object))
+    numbers = np.asarray(result.columns[seq], dtype=np.int64)
+    order = np.lexsort((numbers, codes))
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    variables = [(v.name, v.type) for v in domain.variables]
+    out = []
+    for positions in np.split(order, bounds):
+        picked = positions.tolist()
+        rows = [src.number(p + 1) for p in picked]
+        key = (f"USUBJID={subjects[codes[picked[0]]]};{seq}="
+               f"{number_ranges(numbers[positions].tolist())}")
+        new = json.dumps({"records": len(picked),
+                          "rows": f"{src.label} rows {number_ranges(rows)}",
+                          "sha256": records_hash(variables, result.columns, picked),
+                          "hash": RECORDS_HASH}, separators=(",", ":"))
+        out.append((key, new))
+    return out
 
 
 def _insert_rows(connection: sa.Connection, domain: Domain, names: list[str],

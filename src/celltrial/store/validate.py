@@ -11,7 +11,8 @@ the project's grammar (``Invalid `AGE`: got `'thirty'`, must be a number``):
    store); DM one row per subject;
 5. every non-DM row refers to a DM subject of the same study (in the batch or in the store);
 6. within each row (:mod:`celltrial.store.consistency`): required variables given, end not
-   before start, test codes case-sensitive, LBORRES vs LBSTRESN vs LBTOXGR.
+   before start, test codes case-sensitive, LBORRES vs LBSTRESN vs LBTOXGR, controlled CM
+   medication names.
 
 Rows are numbered from 1 (the first data row; in a CSV file that is line 2).
 """
@@ -337,9 +338,61 @@ def check_rows(domain: Domain, columns: dict[str, list[Any]], source: Source,
     consistency.check_date_order(domain, columns, add)
     consistency.check_test_code_case(domain, columns, add)
     if domain.name == "LB":
-        consistency.check_lab_results(columns, add)
+        by_distinct_rows(consistency.check_lab_results, consistency.LAB_COLUMNS, columns, add)
     if domain.name == "AE":
-        consistency.check_adverse_events(columns, add)
+        by_distinct_rows(consistency.check_adverse_events, consistency.AE_COLUMNS, columns,
+                         add)
+    if domain.name == "CM":
+        consistency.check_medications(columns, add)
+
+
+Check = Any
+"""A row-wise check of :mod:`celltrial.store.consistency`: ``check(columns, add)``."""
+
+
+def by_distinct_rows(check: Check, names: tuple[str, ...], columns: dict[str, list[Any]],
+                     add: Any) -> None:
+    """Run a row-wise ``check`` that reads only ``names`` once per distinct combination of
+    their values, then report each problem on every row holding that combination, in row
+    order, with the row's own value: the same problems as ``check(columns, add)``, at the
+    cost of the distinct rows (a lab chunk repeats its tests, units, limits and values).
+    The rule functions are the check's own; nothing is re-implemented here.
+    """
+    n = len(columns[names[0]]) if names else 0
+    if n < 64:
+        check(columns, add)
+        return
+    key = np.zeros(n, dtype=np.int64)
+    for name in names:
+        codes, uniques = pd.factorize(np.asarray(columns[name], dtype=object),
+                                      use_na_sentinel=False)
+        # renumbered after each column: below n * (distinct values + 1), never overflowing
+        key = pd.factorize(key * (len(uniques) + 1) + codes)[0].astype(np.int64)
+    distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if len(distinct) == n:
+        check(columns, add)
+        return
+    picked = first.tolist()
+    sub = {name: [columns[name][i] for i in picked] for name in names}
+    found: list[tuple[int, int, str, Any, str]] = []
+
+    def collect(row: int | None, column: str, value: Any, rule: str) -> None:
+        found.append((len(found), (row or 0) - 1, column, value, rule))
+
+    check(sub, collect)
+    if not found:
+        return
+    rows_of: dict[int, np.ndarray] = {}
+    flagged = sorted({u for _, u, *_ in found})
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], flagged, side="left")
+    ends = np.searchsorted(inverse[order], flagged, side="right")
+    for u, a, b in zip(flagged, starts.tolist(), ends.tolist(), strict=True):
+        rows_of[u] = order[a:b]
+    spread = [(int(r), index, column, rule)
+              for index, u, column, _value, rule in found for r in rows_of[u]]
+    for r, _index, column, rule in sorted(spread, key=lambda item: (item[0], item[1])):
+        add(r + 1, column, columns[column][r] if column in columns else None, rule)
 
 
 def check_subjects(checked: Checked, subjects: set[str], source: Source,

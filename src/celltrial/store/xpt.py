@@ -97,4 +97,5 @@ def import_xpt_dir(store: Store, study_id: str, path: str | Path, *, user: str,
     domains = from_sdtm(frames, origins, drop_unkept=drop_unkept)
     return write_domains(store, study_id, domains, user=user, reason=reason,
                          source=f"xpt:{path}",
-                         sources={name: Source(origins[name]) for name in domains})
+                         sources={name: Source(origins[name]) for name in domains},
+                         audit="subject")

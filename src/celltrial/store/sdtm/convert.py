@@ -17,6 +17,8 @@ of :mod:`celltrial.store.sdtm.spec`):
 - CDISC CT submission values for coded values (:mod:`celltrial.store.sdtm.recode`);
 - store variables that are not SDTMIG variables of their domain in ``SUPP--`` (SDTMIG 3.4
   section 8.4), one row per non-missing value;
+- CM: ``CMCLAS``/``CMCLASCD``, the class and WHO ATC code of a controlled medication name
+  (:mod:`celltrial.clinical.medications`);
 - XC, the daily ASTCT CRS/ICANS observation kept as one row with one column per input, as the
   custom findings domain XC: one row per input (XCTESTCD), ``XCGRPID`` holding the store's
   XCSEQ, ``XCSTAT`` ``NOT DONE`` for an input not assessed.
@@ -58,6 +60,7 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "TR": ("TRTEST", "TRORRES", "TRORRESU", "TRSTRESC"),
     "PC": ("PCTEST", "PCORRESU", "PCSTRESC"),
     "IS": ("ISTEST",),
+    "CM": ("CMCLAS", "CMCLASCD"),
     "DS": ("DSCAT",),
 }
 """Variables the export derives (recomputed on every export, not kept by the store)."""
@@ -248,6 +251,12 @@ def _finding(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             out[var] = value
     elif name == "DS":
         out["DSCAT"] = "DISPOSITION EVENT"
+    elif name == "CM":
+        from celltrial.clinical.medications import medication
+
+        names = out["CMDECOD"].where(out["CMDECOD"].notna(), out["CMTRT"])
+        out["CMCLAS"] = _text_map(names, lambda n: getattr(medication(n), "klass", None))
+        out["CMCLASCD"] = _text_map(names, lambda n: getattr(medication(n), "atc", None))
     return out
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data"
 
 NEEDED: dict[str, tuple[str, ...]] = {
-    "DOMAIN": ("DM", "SC", "EX", "AE", "LB", "VS", "RS", "TU", "TR", "PC", "IS", "PR", "DS",
-               "TE", "TA", "TI"),
+    "DOMAIN": ("DM", "SC", "EX", "AE", "LB", "VS", "RS", "TU", "TR", "PC", "IS", "PR", "CM",
+               "DS", "TE", "TA", "TI"),
     "EPOCH": ("SCREENING", "TREATMENT", "FOLLOW-UP"),
     "IECAT": ("INCLUSION", "EXCLUSION"),
     "SEX": ("M", "F", "U"),
@@ -38,10 +38,10 @@ NEEDED: dict[str, tuple[str, ...]] = {
     "SPECTYPE": ("BLOOD", "BONE MARROW"),
     "METHOD": ("FLOW CYTOMETRY", "MICROSCOPY", "REAL-TIME POLYMERASE CHAIN REACTION ASSAY"),
     "FRM": ("SUSPENSION",),
-    "ROUTE": ("INTRAVENOUS",),
+    "ROUTE": ("INTRAVENOUS", "ORAL", "SUBCUTANEOUS", "INTRAMUSCULAR"),
     "UNIT": ("10^9/L", "10^6/L", "g/L", "U/L", "umol/L", "mmol/L", "mg/L", "ug/L", "ng/L", "%",
              "fraction of 1", "C", "mmHg", "kg", "cm", "mm", "copies/ug", "10^6/kg", "mg/dL",
-             "YEARS"),
+             "YEARS", "mg", "ug"),
     "LBTESTCD": ("WBC", "NEUT", "LYM", "PLAT", "HGB", "ALT", "AST", "BILI", "CREAT", "FIBRINO",
                  "K", "SODIUM", "CA", "CACRALB", "CAION", "PHOS", "ALB", "CRP", "FERRITIN",
                  "BLAST", "INTLK6", "INTLK10", "IFNG", "TNF"),

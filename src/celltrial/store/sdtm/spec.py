@@ -7,7 +7,7 @@ characters), SAS type (``Char``/``Num``), core (``Req``/``Exp``/``Perm``, SDTMIG
 docs/data-model.md are read from this table.
 
 Sources: CDISC SDTM Implementation Guide 3.4 (2021), domain specification tables of DM, SC,
-EX, AE, LB, VS, RS, TU, TR, PC, IS, PR, DS, TE, TA, TI and section 8.4 (SUPP-- datasets); the custom
+EX, AE, LB, VS, RS, TU, TR, PC, IS, PR, CM, DS, TE, TA, TI and section 8.4 (SUPP-- datasets); the custom
 findings domain XC follows section 2.6 (new domains take the Findings class structure and a
 name starting with X, Y or Z).
 """
@@ -209,6 +209,19 @@ SDTM: dict[str, SdtmDataset] = {d.name: d for d in (
     _ds("PR", "Procedures", "Interventions", [
         _v("PRTRT", "Reported Name of Procedure", core="Req"),
         _v("PRSTDTC", "Start Date/Time of Procedure", core="Exp"),
+    ]),
+    _ds("CM", "Concomitant/Prior Medications", "Interventions", [
+        _v("CMTRT", "Reported Name of Drug, Med, or Therapy", core="Req"),
+        _v("CMDECOD", "Standardized Medication Name"),
+        _v("CMCAT", "Category for Medication"),
+        _v("CMINDC", "Indication"),
+        _v("CMCLAS", "Medication Class"),
+        _v("CMCLASCD", "Medication Class Code"),
+        _v("CMDOSE", "Dose per Administration", "Num"),
+        _v("CMDOSU", "Dose Units", codelist="UNIT"),
+        _v("CMROUTE", "Route of Administration", codelist="ROUTE"),
+        _v("CMSTDTC", "Start Date/Time of Medication"),
+        _v("CMENDTC", "End Date/Time of Medication"),
     ]),
     _ds("DS", "Disposition", "Events", [
         _v("DSTERM", "Reported Term for the Disposition Event", core="Req"),
