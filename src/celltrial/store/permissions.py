@@ -27,6 +27,13 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "query.reopen": ("monitor",),
     "sdv": ("monitor",),
     "lock": ("data_manager", "admin"),
+    # electronic signatures and the dose-escalation committee (celltrial.store.signatures,
+    # celltrial.store.committee; ICH E6(R3) 2.12: the investigator signs off the data; the
+    # committee's decision is taken and signed by its physician members, not site staff)
+    "sign.record": ("investigator", "coordinator"),
+    "sign.casebook": ("investigator",),
+    "sign.decision": ("investigator",),
+    "enrol": ("investigator", "coordinator"),
 }
 """Action -> the roles that may take it."""
 
@@ -38,6 +45,9 @@ ACTIONS_IN_WORDS = {
     "query.raise": "raise a query", "query.answer": "answer a query",
     "query.close": "close a query", "query.reopen": "re-open a query",
     "sdv": "set or clear source-data verification", "lock": "lock or unlock data",
+    "sign.record": "sign a record", "sign.casebook": "sign a subject's casebook",
+    "sign.decision": "record or sign a dose-escalation committee decision",
+    "enrol": "enrol a subject",
 }
 
 

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 models: study, site, user, session, login_throttle, audit, the monitoring
-tables (data_query, record_status, subject_lock, study_lock; migration 0006) and one table per
-SDTM domain.
+tables (data_query, record_status, subject_lock, study_lock; migration 0006), electronic
+signatures and committee decisions (signature, committee_decision; migration 0008) and one
+table per SDTM domain.
 
 The domain tables are built from :data:`celltrial.store.domains.DOMAINS` (one column per SDTM
 variable, upper-case names as in SDTM, ``id`` surrogate key, unique record key per study,
@@ -73,6 +74,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     """Consecutive failed logins (0 after a successful login or an unlock)."""
     last_login_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Migration 0008: the signer's printed name on electronic signatures (21 CFR 11.50(a)(1)).
+    full_name: Mapped[str | None] = mapped_column(sa.Text)
     __table_args__ = (
         sa.CheckConstraint("role IN ('admin', 'investigator', 'coordinator', 'monitor', "
                            "'statistician', 'data_manager')", name="role"),
@@ -221,6 +224,70 @@ class StudyLock(Base):
     locked_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
     locked_by: Mapped[str] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+SIGNED_OBJECTS = ("record", "casebook", "decision")
+SIGNATURE_MEANINGS = ("authored", "reviewed", "approved")
+COMMITTEE_ACTIONS = ("escalate", "stay", "de-escalate", "stop")
+
+
+class Signature(Base):
+    """An electronic signature (migration 0008; celltrial.store.signatures; 21 CFR 11.50 and
+    11.200): who signed (user name, printed full name, role), when (UTC), what it means, and
+    the SHA-256 of the signed object's content at signing. The object is a clinical record
+    (``object_key`` ``LB USUBJID=S1;LBSEQ=2``), a subject's casebook (``USUBJID=S1``) or a
+    committee decision (``decision=3``). A signature whose object no longer has that hash is
+    shown as broken. Rows are only ever inserted (each with an audit row)."""
+
+    __tablename__ = "signature"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), index=True)
+    object_type: Mapped[str] = mapped_column(sa.String(16))
+    object_key: Mapped[str] = mapped_column(sa.Text)
+    usubjid: Mapped[str | None] = mapped_column(sa.String(64))
+    meaning: Mapped[str] = mapped_column(sa.String(16))
+    username: Mapped[str] = mapped_column(sa.String(64))
+    full_name: Mapped[str] = mapped_column(sa.Text)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    signed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    __table_args__ = (
+        sa.CheckConstraint("object_type IN ('record', 'casebook', 'decision')",
+                           name="object_type"),
+        sa.CheckConstraint("meaning IN ('authored', 'reviewed', 'approved')", name="meaning"),
+    )
+
+
+class CommitteeDecision(Base):
+    """A dose-escalation committee decision (migration 0008; celltrial.store.committee): the
+    cohort reviewed, the design's recommendation at that moment, the committee's action and
+    the dose level it opens (none for stop), the reason when it differs from the
+    recommendation, the data it was taken on (``basis``, JSON) and the SHA-256 of all that
+    (what its members' signatures bind to). Rows are only ever inserted."""
+
+    __tablename__ = "committee_decision"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(sa.ForeignKey("study.id"), index=True)
+    cohort: Mapped[int | None] = mapped_column(sa.Integer)
+    current_dose: Mapped[int | None] = mapped_column(sa.Integer)
+    recommended_action: Mapped[str] = mapped_column(sa.String(16))
+    recommended_dose: Mapped[int | None] = mapped_column(sa.Integer)
+    recommended_reason: Mapped[str] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.String(16))
+    dose: Mapped[int | None] = mapped_column(sa.Integer)
+    dose_level: Mapped[str | None] = mapped_column(sa.String(32))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    basis: Mapped[str] = mapped_column(sa.Text)
+    enrolled_before: Mapped[int] = mapped_column(sa.Integer)
+    """Subjects enrolled (DM.ARMCD set) when the decision was recorded: the cohort it opens
+    is counted from there."""
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    recorded_by: Mapped[str] = mapped_column(sa.String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = (
+        sa.CheckConstraint("action IN ('escalate', 'stay', 'de-escalate', 'stop')",
+                           name="action"),
+    )
 
 
 SQL_TYPES: dict[VarType, type[sa.types.TypeEngine]] = {
