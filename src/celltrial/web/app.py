@@ -60,7 +60,7 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     :meth:`WebSettings.from_env`, the ``CELLTRIAL_SESSION_*``, ``CELLTRIAL_LOGIN_*`` and
     ``CELLTRIAL_SECURE_COOKIES`` variables).
     """
-    from celltrial.web import account, admin, api, auth, oversight, oversight_api, pages
+    from celltrial.web import account, admin, api, auth, openapi, oversight, oversight_api, pages
 
     settings = settings if settings is not None else WebSettings.from_env()
     store = open_store(database_url)
@@ -73,6 +73,7 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     app = FastAPI(title="celltrial", summary="Trial data capture for CAR-T studies",
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
+    openapi.install(app)  # request bodies in /api/openapi.json
     app.state.store = store
     app.state.settings = settings
     # The last added runs first: headers on every answer (a 413 included), then the body
@@ -89,6 +90,9 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     app.include_router(account.router)
     app.include_router(oversight_api.router)
     app.include_router(oversight.router)
+    from celltrial.web import path_pages  # the subject's path (issue 10)
+
+    app.include_router(path_pages.router)  # before pages: its {kind}/new is generic
     app.include_router(pages.router)
 
     @app.exception_handler(LoginRequired)

@@ -62,7 +62,9 @@ def _status(dm: dict[str, Any], ds: list[dict[str, Any]]) -> str:
         return str(ds[-1].get("DSDECOD") or "")
     if dm.get("DTHFL") == "Y":
         return "DEATH"
-    return "INFUSED" if dm.get("RFSTDTC") else "ENROLLED"
+    if dm.get("RFSTDTC"):
+        return "INFUSED"
+    return "ENROLLED" if dm.get("ARMCD") else "SCREENED"  # consented, no dose level yet
 
 
 def subjects(store: Store, study_id: str, user: UserInfo) -> list[dict[str, Any]]:

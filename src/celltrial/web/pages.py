@@ -128,12 +128,16 @@ def subject(request: Request, study_id: str, usubjid: str) -> Response:
     user = current_user(request)
     store = store_of(request)
     domains = data.subject_domains(store, study_id, usubjid, user)
+    from celltrial.web.path_pages import subject_context
+
+    path_context = subject_context(store, study_id, usubjid, domains,
+                                   dict(request.query_params))
     return render(request, "subject.html", study=data.study_or_404(store, study_id),
                   usubjid=usubjid, domains=domains, labels=DOMAINS, rule=rule_of(user),
                   warnings=cross_check_warnings(domains),
                   correctable=CORRECTABLE,
                   oversight=oversight.record_states(store, study_id, usubjid, domains),
-                  **oversight.abilities(user))
+                  **oversight.abilities(user), **path_context)
 
 
 def _form_page(request: Request, study_id: str, usubjid: str, kind: str, *, values: Any,
