@@ -12,8 +12,13 @@ Demographics tables):
   (not estimable), never ``NA-NA``;
 - numbers to a stated number of significant digits, integers without ``.0``.
 
-Rendering is HTML (the same HTML is printed to PDF by WeasyPrint), so nothing here depends
-on a page layout: long tables repeat their header row on every page through ``<thead>``.
+Rendering is HTML (the same HTML is printed to PDF by WeasyPrint): long tables repeat their
+header row on every page through ``<thead>``; a ``landscape`` table is printed on landscape
+pages (CSS named page ``landscape``). Column widths are declared (``<colgroup>``, CSS
+``table-layout: fixed``) from the length of the longest text of each column
+(:func:`column_widths`), so the printer lays each table out once instead of measuring the
+minimum and maximum width of every cell first (the largest single cost of printing the
+report).
 """
 
 from __future__ import annotations
@@ -104,8 +109,9 @@ class Row:
 class CsrTable:
     """One numbered CSR table (or listing): number, title, population, header, rows, notes.
 
-    ``wide``: printed in a smaller font (every page keeps one size and orientation);
-    ``text_cells``: cells of text, left-aligned (numbers are centred under their header).
+    ``wide``: printed in a smaller font; ``landscape``: printed on landscape pages (the same
+    paper size turned); ``text_cells``: cells of text, left-aligned (numbers are centred under
+    their header).
     """
 
     number: str
@@ -118,6 +124,7 @@ class CsrTable:
     empty_reason: str = ""
     wide: bool = False
     text_cells: bool = False
+    landscape: bool = False
     id: str = field(default="")
 
     @property
@@ -139,7 +146,8 @@ class CsrTable:
         """The table as HTML: caption with number and title, population line, ``<thead>`` with
         the column headers (repeated on every page when printed), body, footnotes."""
         e = html.escape
-        classes = "".join((" wide" if self.wide else "", " text" if self.text_cells else ""))
+        classes = "".join((" wide" if self.wide else "", " text" if self.text_cells else "",
+                           " landscape" if self.landscape else ""))
         out = [f'<div class="csr-table{classes}" '
                f'id="{self.anchor}">',
                f'<h3 class="table-title">{e(self.caption)}</h3>',
@@ -148,8 +156,9 @@ class CsrTable:
             out.append(f'<p class="no-data">{e(self.empty_reason or "No data.")}</p>')
         else:
             head = "".join(f"<th>{_header(c)}</th>" for c in self.columns)
-            out.append(f'<table><thead><tr><th class="stub">{e(self.stub)}</th>{head}</tr>'
-                       "</thead><tbody>")
+            cols = "".join(f'<col style="width:{w:.1f}%">' for w in column_widths(self))
+            out.append(f'<table><colgroup>{cols}</colgroup><thead><tr><th class="stub">'
+                       f'{e(self.stub)}</th>{head}</tr></thead><tbody>')
             for row in self.rows:
                 cls = ' class="group"' if row.group else ""
                 pad = f' style="padding-left:{0.3 + 1.0 * row.indent:.1f}em"' if row.indent else ""
@@ -163,6 +172,32 @@ class CsrTable:
                                                           for n in self.footnotes) + "</ul>")
         out.append("</div>")
         return "\n".join(out)
+
+
+#: bounds of a column's width, in characters of its longest text (a longer text wraps); every
+#: column gets ``PAD_CHARS`` more for its cell padding, header characters (bold) count
+#: ``HEADER_WEIGHT`` times
+MIN_CHARS, MAX_CHARS, PAD_CHARS, HEADER_WEIGHT = 5, 48, 2, 1.15
+
+
+def _longest(text: str) -> int:
+    """Characters of the longest line of a cell or header (headers break before ``N = ``)."""
+    return max((len(line) for line in text.split("\n")), default=0)
+
+
+def column_widths(table: CsrTable) -> list[float]:
+    """Width of each column (stub first) in % of the table: proportional to the characters of
+    the column's longest text (header line, cell, or row label with its indent), each bounded
+    to ``MIN_CHARS``..``MAX_CHARS`` so that a long text wraps rather than starving the others."""
+    stub = max([HEADER_WEIGHT * _longest(table.stub)]
+               + [_longest(r.label) + 2 * r.indent for r in table.rows])
+    chars = [stub]
+    for j, header in enumerate(table.columns):
+        cells = [r.cells[j] for r in table.rows if j < len(r.cells)]
+        chars.append(max([HEADER_WEIGHT * _longest(header)] + [_longest(c) for c in cells]))
+    bounded = [min(max(c, MIN_CHARS), MAX_CHARS) + PAD_CHARS for c in chars]
+    total = float(sum(bounded))
+    return [100.0 * c / total for c in bounded]
 
 
 def _header(text: str) -> str:
