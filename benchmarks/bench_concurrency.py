@@ -14,9 +14,18 @@ row must have its insert audit row, and the audit hash chain must verify. Option
 import of ``--import-rows`` LB rows (200 new subjects) runs beside the load on the served
 database (the review saw it die after ~25 s on SQLite).
 
+Fault injection (issue 15, part 6): ``--kill-at S`` sends SIGKILL to the server's whole process
+group S seconds into the load, restarts it on the same port, and lets the sessions carry on
+(their sessions live in the store, so the cookies still work). Requests cut by the kill or sent
+while the server was down have no answer: that is the injected fault, counted apart from
+server errors. Every acknowledged write must still be stored exactly once; a write whose
+answer was lost may be stored ("stray"), but then whole, with its audit row, and no more of
+them than the lab writes the kill cut in flight; the audit hash chain must verify.
+
 Usage:
     .venv/bin/python benchmarks/bench_concurrency.py --backend sqlite --sessions 20 --seconds 60
     .venv/bin/python benchmarks/bench_concurrency.py --backend postgres --sessions 50 --hot
+    .venv/bin/python benchmarks/bench_concurrency.py --backend postgres --sessions 50 --kill-at 30
 Goal (issue 16): 0 server errors, 0 lost, 0 duplicated.
 """
 
@@ -26,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -36,6 +46,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -100,7 +111,9 @@ class Session(threading.Thread):
         self.rng = random.Random(index)
         self.user = USERS[index % len(USERS)]
         self.latencies: list[float] = []
+        self.read_latencies: list[float] = []
         self.outcomes: Counter[str] = Counter()
+        self.unanswered: list[tuple[float, str, str, bool]] = []  # (time, method, path, was sent)
         self.acknowledged: list[tuple[str, int]] = []
         self.problems: list[str] = []
 
@@ -109,10 +122,15 @@ class Session(threading.Thread):
         try:
             response = client.request(method, self.base + path, timeout=120, **kw)
         except httpx.HTTPError as exc:
+            sent = not isinstance(exc, httpx.ConnectError)  # refused: never reached a server
+            self.unanswered.append((time.monotonic(), method, path, sent))
             self.outcomes["no answer"] += 1
             self.problems.append(f"{method} {path}: {exc!r}")
+            time.sleep(0.05)  # a server that is down answers at once: do not spin
             return None
         self.latencies.append(time.perf_counter() - t0)
+        if method == "GET":
+            self.read_latencies.append(self.latencies[-1])
         code = response.status_code
         kind = ("5xx" if code >= 500 else "409" if code == 409 else
                 "4xx" if code >= 400 else "2xx")
@@ -207,8 +225,27 @@ def drop_pg_schema(schema: str) -> None:
     engine.dispose()
 
 
+def serve(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+    """uvicorn serving the app on 127.0.0.1:``port``, in its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "celltrial.web.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--log-level", "warning"], env=env, start_new_session=True)
+
+
+def wait_ready(base: str) -> None:
+    for _ in range(600):
+        try:
+            if httpx.get(base + "/login", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server at {base} did not answer within 60 s")
+
+
 def run(backend: str, sessions: int, seconds: float, hot: bool, import_rows: int,
-        workers: int) -> dict[str, object]:
+        workers: int, kill_at: float | None = None) -> dict[str, object]:
     schema = None
     if backend == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp(prefix='ct-load-')}/celltrial.db"
@@ -221,18 +258,11 @@ def run(backend: str, sessions: int, seconds: float, hot: bool, import_rows: int
     port = _free_port()
     env = {**os.environ, "CELLTRIAL_DATABASE_URL": served,
            "CELLTRIAL_SECRET_KEY": uuid.uuid4().hex * 2}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "celltrial.web.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning"], env=env)
+    server = serve(port, workers, env)
     base = f"http://127.0.0.1:{port}"
+    kill: dict[str, Any] | None = None
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(base)
         barrier = threading.Barrier(sessions + 1)
         deadline = time.monotonic() + 3600
         threads = [Session(base, i, deadline, hot, barrier) for i in range(sessions)]
@@ -251,6 +281,17 @@ def run(backend: str, sessions: int, seconds: float, hot: bool, import_rows: int
                 [str(Path(sys.executable).with_name("celltrial")), "db", "import", str(folder), "--study",
                  STUDY, "--db", url, "--user", "loadtest", "--json"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        if kill_at is not None:
+            time.sleep(kill_at)
+            killed = time.monotonic()
+            os.killpg(server.pid, signal.SIGKILL)  # uvicorn and its workers, no clean-up
+            server.wait()
+            time.sleep(1.0)
+            server = serve(port, workers, env)
+            wait_ready(base)
+            kill = {"killed_at_s": round(killed - started, 1),
+                    "back_after_s": round(time.monotonic() - killed, 1),
+                    "window": (killed, time.monotonic() + 1.0)}
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
@@ -264,6 +305,8 @@ def run(backend: str, sessions: int, seconds: float, hot: bool, import_rows: int
         server.terminate()
         server.wait(timeout=30)
     latencies = sorted(x for t in threads for x in t.latencies)
+    reads = sorted(x for t in threads for x in t.read_latencies)
+    rq = statistics.quantiles(reads, n=100) if len(reads) > 1 else [0.0] * 99
     outcomes = sum((t.outcomes for t in threads), Counter())
     acknowledged = [k for t in threads for k in t.acknowledged]
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
@@ -271,10 +314,25 @@ def run(backend: str, sessions: int, seconds: float, hot: bool, import_rows: int
               "hot_subject": hot, "workers": workers, "requests": len(latencies),
               "per_second": round(len(latencies) / elapsed, 1),
               "p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1),
-              "p99_ms": round(q[98] * 1000, 1), "outcomes": dict(outcomes),
-              "server_errors": outcomes["5xx"] + outcomes["no answer"],
-              **check_store(url, acknowledged), "import": import_result,
+              "p99_ms": round(q[98] * 1000, 1), "reads": len(reads),
+              "read_p50_ms": round(rq[49] * 1000, 1), "read_p99_ms": round(rq[98] * 1000, 1),
+              "outcomes": dict(outcomes), **check_store(url, acknowledged),
+              "import": import_result,
               "first_problems": [p for t in threads for p in t.problems][:5]}
+    unanswered = [u for t in threads for u in t.unanswered]
+    if kill is not None:
+        start, end = kill.pop("window")
+        # A request cut by the kill, or sent while the server was down, has no answer: that
+        # is the fault injected, not a server error. Its write may or may not have committed
+        # (the answer was lost): such a row is "stray" and must be whole (audit row, chain).
+        outage = [u for u in unanswered if start <= u[0] <= end]
+        kill["unanswered_in_outage"] = len(outage)
+        kill["refused_while_down"] = sum(1 for u in outage if not u[3])
+        kill["lab_writes_cut"] = sum(1 for u in outage if u[3] and u[2].endswith("/labs"))
+        kill["stray_explained"] = result["stray"] <= kill["lab_writes_cut"]
+        unanswered = [u for u in unanswered if not start <= u[0] <= end]
+        result["kill"] = kill
+    result["server_errors"] = outcomes["5xx"] + len(unanswered)
     if schema:
         drop_pg_schema(schema)
     return result
@@ -288,9 +346,12 @@ def main() -> None:
     ap.add_argument("--hot", action="store_true", help="every session writes one subject")
     ap.add_argument("--import-rows", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--kill-at", type=float, default=None, metavar="SECONDS",
+                    help="SIGKILL the server (all its processes) this many seconds into the "
+                         "load, restart it, and let the sessions carry on")
     args = ap.parse_args()
     result = run(args.backend, args.sessions, args.seconds, args.hot, args.import_rows,
-                 args.workers)
+                 args.workers, args.kill_at)
     print(json.dumps(result, indent=1))
 
 
