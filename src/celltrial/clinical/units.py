@@ -16,6 +16,7 @@ Unit spellings are normalised (case, spaces, ``µ``/``u``, ``x10^9/L``/``10^9/L`
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -57,6 +58,13 @@ def normalise_unit(unit: object) -> str:
     """Canonical spelling of a unit string (lower case, no spaces, ``u`` for micro)."""
     if not isinstance(unit, str) or not unit.strip():
         raise invalid("unit", unit, "a unit string such as '10^9/L', 'g/dL', 'mmol/L'")
+    return _canonical(unit)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical(unit: str) -> str:
+    """:func:`normalise_unit` of a non-blank string (memoised: a study spells its units a
+    handful of ways and grades every lab through here)."""
     if unit.strip() == "G/L":  # giga per litre (European count unit), not grams
         return "10^9/l"
     text = unit.strip().lower().replace(" ", "").replace("µ", "u").replace("μ", "u")
