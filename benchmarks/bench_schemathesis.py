@@ -11,7 +11,7 @@ Then the store's audit hash chain is verified: fuzzed writes that were accepted 
 complete records with their audit rows.
 
 Usage:
-    .venv/bin/pip install schemathesis   # not a dependency of celltrial
+    .venv/bin/pip install -e '.[bench]'   # schemathesis (not needed to run celltrial)
     .venv/bin/python benchmarks/bench_schemathesis.py --backend sqlite --max-examples 50
 Goal (issue 15): 0 server errors.
 """
