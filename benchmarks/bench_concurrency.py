@@ -139,13 +139,26 @@ class Session(threading.Thread):
             self.problems.append(f"{method} {path}: {code} {response.text[:200]}")
         return response
 
+    def _login(self, client: httpx.Client, tries: int = 5) -> str:
+        """Log in (retried: a server starved of CPU may drop a connection while it hashes
+        passwords); returns the session's CSRF token."""
+        for attempt in range(tries):
+            try:
+                login = client.post(self.base + "/api/login", timeout=120,
+                                    json={"username": self.user, "password": PASSWORD})
+                login.raise_for_status()
+                return str(login.json()["csrf_token"])
+            except httpx.HTTPError as exc:
+                self.problems.append(f"login attempt {attempt + 1}: {exc!r}")
+                time.sleep(1.0 + attempt)
+        raise RuntimeError(f"{self.user} could not log in: {self.problems[-1]}")
+
     def run(self) -> None:
         with httpx.Client() as client:
-            login = client.post(self.base + "/api/login", timeout=120,
-                                json={"username": self.user, "password": PASSWORD})
-            token = login.json()["csrf_token"]
-            headers = {"X-CSRF-Token": token}
-            self.start_barrier.wait()
+            try:
+                headers = {"X-CSRF-Token": self._login(client)}
+            finally:
+                self.start_barrier.wait()  # a session that cannot log in must not hang the rest
             while time.monotonic() < self.deadline:
                 subject = SUBJECTS[0] if self.hot else self.rng.choice(SUBJECTS)
                 roll = self.rng.random()
