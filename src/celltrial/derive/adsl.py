@@ -10,6 +10,13 @@ Analysis sets (docs/derive.md):
   or was followed through the whole DLT window (last known alive date >= first infusion +
   window days, or died after it) without being censored inside it. A patient who leaves, dies
   or is censored (e.g. allogeneic HSCT) inside the window without a DLT is not evaluable.
+- ITTFL (intention-to-treat): enrolled (ENRLFL) and assigned to one of the protocol's dose
+  levels (ARMCD), infused or not: a patient whose product failed, or who died or progressed
+  before the infusion, stays in it (ICH E9 intention-to-treat principle; the denominator of
+  the ITT rates next to the infused set).
+- TOCIFL/TOCISTDY, CORTFL/CORTSTDY: tocilizumab / corticosteroid given from day 0 on and the
+  study day of the first dose (``celltrial.derive.adtox.medication_flags``: CM, and PR
+  ``TOCILIZUMAB`` / ``CORTICOSTEROIDS``); N for a subject never infused.
 - EFFFL (efficacy-evaluable): infused and at least one post-infusion overall response
   assessment (RS OVRLRESP, not ``NE``), or died before the first one (counted as a failure);
   the protocol's ``options.efficacy_evaluable`` text is copied into the dataset metadata.
@@ -30,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from celltrial.derive.adtox import medication_flags
 from celltrial.derive.timeline import (
     Domains, domain, flag, lookup, to_date, to_datetime, to_number,
 )
@@ -44,7 +52,8 @@ DATED_DOMAINS: tuple[tuple[str, str], ...] = (
 ADSL_COLUMNS = ("STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "DISEASE", "ARMCD",
                 "TRT01P", "TRT01A", "TRT01AN", "TRTDOSE", "TRTSDT", "TRTSDTM", "ENRLFL",
                 "SAFFL", "DLTEVLFL", "DLTFL", "EFFFL", "BBLAST", "BCD7BLST", "BWEIGHT",
-                "EMDFL", "DTHFL", "DTHDT", "LSTALVDT", "HSCTFL", "HSCTDT", "RFICDT", "EOSSTT")
+                "EMDFL", "DTHFL", "DTHDT", "LSTALVDT", "HSCTFL", "HSCTDT", "RFICDT", "EOSSTT",
+                "ITTFL", "TOCIFL", "TOCISTDY", "CORTFL", "CORTSTDY")
 
 
 def _per_subject(frame: pd.DataFrame, value: pd.Series, how: str) -> pd.Series:
@@ -172,10 +181,21 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
     adsl["DLTFL"], adsl["DLTEVLFL"] = _dlt_flags(domains, adsl, protocol)
     adsl["EFFFL"] = flag((adsl["SAFFL"] == "Y") & _efficacy_evaluable(domains, adsl))
     adsl["DLTFL"] = adsl["DLTFL"].where(adsl["SAFFL"] == "Y", None).astype(object)
+    adsl["ITTFL"] = flag((adsl["ENRLFL"] == "Y") & _assigned(adsl["ARMCD"], index))
+    flags = medication_flags(domains, adsl).set_index("USUBJID")
+    for column in ("TOCIFL", "TOCISTDY", "CORTFL", "CORTSTDY"):
+        adsl[column] = adsl["USUBJID"].map(flags[column])
     adsl.attrs["efficacy_evaluable"] = str(getattr(getattr(protocol, "options", None),
                                                    "efficacy_evaluable", "") or "")
     return adsl[list(ADSL_COLUMNS)].sort_values(["TRTSDT", "USUBJID"], na_position="last",
                                                 ignore_index=True)
+
+
+def _assigned(armcd: pd.Series, levels: dict[str, int]) -> pd.Series:
+    """ARMCD is one of the protocol's dose levels (any non-empty ARMCD when it has none)."""
+    if levels:
+        return armcd.isin(list(levels))
+    return armcd.notna() & (armcd.astype(str).str.strip() != "")
 
 
 END_OF_STUDY: dict[str, str] = {"COMPLETED": "COMPLETED", "SCREEN FAILURE": "DISCONTINUED"}

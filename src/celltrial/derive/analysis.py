@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from celltrial.derive.adpc import build_adpc, build_adpp
 from celltrial.derive.adrs import build_adrs
 from celltrial.derive.adsl import build_adsl
 from celltrial.derive.adtte import build_adtte, options_of
+from celltrial.derive.adtox import build_adtox, with_icaht
 from celltrial.derive.endpoints import EndpointResult, compute_endpoints
+from celltrial.derive.persistence import build_persistence
 from celltrial.derive.timeline import Domains
 from celltrial.store.spreadsheet import neutralise_frame
 
-DATASET_ORDER = ("adsl", "adae", "adrs", "adtte", "adpc", "adpp", "adlb", "adis")
+DATASET_ORDER = ("adsl", "adae", "adrs", "adtte", "adpc", "adpp", "adlb", "adis", "adtox")
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,21 @@ def derive_datasets(domains: Domains, protocol: Any) -> dict[str, pd.DataFrame]:
     adsl = build_adsl(domains, protocol)
     adrs = build_adrs(domains, adsl)
     adpc = build_adpc(domains, adsl)
+    adtox = build_adtox(domains, adsl, adrs)
+    adtte = build_adtte(adsl, adrs, protocol)
+    persistence = build_persistence(adpc, adsl)
+    if len(persistence):  # time to loss of detectable CAR-T: LOSSQPCR, LOSSABS, LOSSPCT
+        adtte = pd.concat([adtte, persistence], ignore_index=True)
     return {
-        "adsl": adsl,
+        "adsl": with_icaht(adsl, adtox),
         "adae": build_adae(domains, adsl),
         "adrs": adrs,
-        "adtte": build_adtte(adsl, adrs, protocol),
+        "adtte": adtte,
         "adpc": adpc,
         "adpp": build_adpp(adpc),
         "adlb": build_adlb(domains, adsl),
         "adis": build_adis(domains, adsl),
+        "adtox": adtox,
     }
 
 
@@ -113,10 +122,11 @@ def summary_markdown(analysis: Analysis) -> str:
     """A readable summary: one section per outcome measure (estimate, CI, n, or the reason)."""
     lines = [f"# {analysis.study}: outcome measures", ""]
     adsl = analysis.datasets["adsl"]
-    counts = {flag: int((adsl[flag] == "Y").sum()) for flag in
-              ("ENRLFL", "SAFFL", "DLTEVLFL", "EFFFL")}
-    lines += ["Analysis sets: enrolled {ENRLFL}, infused (safety) {SAFFL}, DLT-evaluable "
-              "{DLTEVLFL}, efficacy-evaluable {EFFFL}.".format(**counts), "",
+    counts = {flag: int((adsl[flag] == "Y").sum()) if flag in adsl.columns else 0
+              for flag in ("ENRLFL", "ITTFL", "SAFFL", "DLTEVLFL", "EFFFL")}
+    lines += ["Analysis sets: enrolled {ENRLFL}, intention-to-treat {ITTFL}, infused (safety) "
+              "{SAFFL}, DLT-evaluable {DLTEVLFL}, efficacy-evaluable {EFFFL}.".format(**counts),
+              "",
               f"Censoring options: {json.dumps(analysis.options)}", ""]
     for r in analysis.endpoints:
         lines.append(f"## {r.name}" + (f" ({r.id})" if r.id else ""))
@@ -139,12 +149,83 @@ def summary_markdown(analysis: Analysis) -> str:
         else:
             lines.append(f"- Not computable: {r.reason}")
         lines.append("")
+    lines += cd7_safety_lines(cd7_safety(analysis.datasets))
     if analysis.rp2d is not None:
         r = analysis.rp2d
         lines += ["## Recommended phase II dose",
                   f"- RP2D: {r['level'] or 'none'}; {r['reason']}",
                   f"- Rule: {r['note']}", ""]
     return "\n".join(lines)
+
+
+def cd7_safety(datasets: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """CD7-specific safety of the infused set, not registered as outcome measures (issue 13):
+    early/late ICAHT grade distribution (ADSL EICAHTGR/LICAHTGR), T/NK aplasia per marker
+    (ADTOX APL*: patients below the threshold, Kaplan-Meier median duration with ongoing
+    aplasia censored, so that an aplasia still running at the last count is not dropped),
+    tocilizumab and corticosteroid use (ADSL TOCIFL/CORTFL). Empty when nobody was infused."""
+    from celltrial.stats import kaplan_meier
+
+    adsl, adtox = datasets["adsl"], datasets.get("adtox")
+    infused = adsl[adsl["SAFFL"] == "Y"]
+    if infused.empty:
+        return {}
+    out: dict[str, Any] = {"infused": len(infused)}
+    for column, key in (("EICAHTGR", "early_icaht"), ("LICAHTGR", "late_icaht")):
+        grades = infused[column].dropna() if column in infused.columns else pd.Series(
+            dtype=float)
+        out[key] = {"assessed": len(grades),
+                    "by_grade": {str(g): int((grades == g).sum()) for g in range(5)},
+                    "grade_3_or_more": int((grades >= 3).sum())}
+    aplasia: dict[str, Any] = {}
+    if adtox is not None and len(adtox):
+        for paramcd, rows in adtox[adtox["PARAMCD"].str.startswith("APL")].groupby("PARAMCD"):
+            aplastic = rows[rows["APLFL"] == "Y"]
+            entry: dict[str, Any] = {
+                "param": str(rows["PARAM"].iloc[0]), "threshold_per_ul": float(
+                    rows["THRESH"].iloc[0]), "source": str(rows["THRSRC"].iloc[0]),
+                "with_counts": len(rows), "aplastic": len(aplastic),
+                "recovered": int((aplastic["CNSR"] == 0).sum()), "median_days": None}
+            if len(aplastic):
+                fit = kaplan_meier(aplastic["AVAL"].to_numpy(float),
+                                   (aplastic["CNSR"] == 0).to_numpy(int))
+                median = float(fit.median)
+                entry["median_days"] = median if math.isfinite(median) else None
+            aplasia[str(paramcd)] = entry
+    out["aplasia"] = aplasia
+    for column, key in (("TOCIFL", "tocilizumab"), ("CORTFL", "corticosteroids")):
+        if column in infused.columns:
+            out[key] = int((infused[column] == "Y").sum())
+    return out
+
+
+def cd7_safety_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary.md section of :func:`cd7_safety`."""
+    if not summary:
+        return []
+    n = summary["infused"]
+    lines = ["## CD7 CAR-T safety: ICAHT, T/NK aplasia, supportive drugs (not registered)"]
+    for key, label in (("early_icaht", "Early ICAHT (EHA/EBMT 2023)"),
+                       ("late_icaht", "Late ICAHT (EHA/EBMT 2023)")):
+        s = summary[key]
+        if not s["assessed"]:
+            lines.append(f"- {label}: not assessed (no post-infusion ANC)")
+            continue
+        dist = ", ".join(f"grade {g}: {c}" for g, c in s["by_grade"].items())
+        lines.append(f"- {label}: {s['assessed']} assessed of {n} infused; {dist}; grade >= 3 "
+                     f"{s['grade_3_or_more']}/{s['assessed']}")
+    for e in summary["aplasia"].values():
+        median = ("not reached" if e["median_days"] is None else f"{e['median_days']:g} days")
+        lines.append(f"- {e['param'].replace(' duration (days)', '')} below "
+                     f"{e['threshold_per_ul']:g}/uL: {e['aplastic']}/{e['with_counts']} with "
+                     f"counts; {e['recovered']} recovered; median duration (Kaplan-Meier, "
+                     f"ongoing censored) {median}" if e["aplastic"] else
+                     f"- {e['param'].replace(' duration (days)', '')} below "
+                     f"{e['threshold_per_ul']:g}/uL: 0/{e['with_counts']} with counts")
+    for key in ("tocilizumab", "corticosteroids"):
+        if key in summary:
+            lines.append(f"- Received {key} from the infusion on: {summary[key]}/{n}")
+    return [*lines, ""]
 
 
 def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
@@ -162,7 +243,7 @@ def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
     payload = {"study": analysis.study, "protocol_version": analysis.protocol_version,
                "options": analysis.options,
                "endpoints": [r.to_dict() for r in analysis.endpoints],
-               "rp2d": analysis.rp2d}
+               "rp2d": analysis.rp2d, "cd7_safety": cd7_safety(analysis.datasets)}
     endpoints_file = out_dir / "endpoints.json"
     endpoints_file.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     summary_file = out_dir / "summary.md"

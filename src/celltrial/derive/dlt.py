@@ -83,14 +83,16 @@ def _listed_events(protocol: Any) -> list[str]:
     return list(getattr(censored_by, "events", None) or [])
 
 
-def censoring(domains: Domains, protocol: Any, adsl: pd.DataFrame) -> pd.DataFrame:
+def censoring(domains: Domains, protocol: Any, adsl: pd.DataFrame, *,
+              events: list[str] | None = None) -> pd.DataFrame:
     """Per subject with a censoring event: USUBJID, CENSDY (study day of the first event the
     protocol lists, after the first infusion date) and CENSEVT (its name; the first listed
-    when two fall on the same day)."""
+    when two fall on the same day). ``events`` replaces the protocol's list (ADTOX's ICAHT
+    censoring reads HSCT and new anticancer therapy whatever the DLT rules say)."""
     start = pd.Series(pd.to_datetime(adsl["TRTSDT"]).astype("datetime64[us]").to_numpy(),
                       index=adsl["USUBJID"].to_numpy())
     found = []
-    for order, event in enumerate(_listed_events(protocol)):
+    for order, event in enumerate(_listed_events(protocol) if events is None else events):
         for source in (s for s in CENSORING_SOURCES if s.event == event):
             frame = domain(domains, source.domain, (source.date, *source.variables))
             if frame.empty:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -570,23 +570,110 @@ def _adpp_param(datasets: Datasets, endpoint: Any, pptestcd: str, analyte: str,
                               "missing_reasons": sorted(set(rows["REASON"].astype(str)) - {""})})
 
 
-def _flow_analyte(endpoint: Any) -> str:
-    return str(endpoint.params.get("analyte", FLOW_ANALYTE))
+FLOW_ABSOLUTE = "CARTABS"
+
+
+def _flow_analyte(endpoint: Any, datasets: Datasets | None = None) -> str:
+    """The flow analyte: params ``analyte``, else CAR+ cells/uL (CARTABS) where the study has
+    a quantifiable absolute count, else % CAR+ of CD3+ (CARTPCT). A concentration is a count
+    per volume; the % of CD3+ rises when CD3+ T cells fall (lymphodepletion, CD7 fratricide)
+    without more CAR-T cells, so it is the secondary measure (issue 13)."""
+    if "analyte" in endpoint.params:
+        return str(endpoint.params["analyte"])
+    adpc = (datasets or {}).get("adpc")
+    if adpc is not None and len(adpc) and "PARAMCD" in adpc.columns:
+        absolute = adpc[(adpc["PARAMCD"] == FLOW_ABSOLUTE) & adpc["AVAL"].notna()]
+        if len(absolute):
+            return FLOW_ABSOLUTE
+    return FLOW_ANALYTE
 
 
 def _kinetic(pptestcd: str, flow: bool, central: str) -> Callable[..., EndpointResult]:
     def derive(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
-        analyte = _flow_analyte(endpoint) if flow else QPCR_ANALYTE
-        return _adpp_param(datasets, endpoint, pptestcd, analyte, central)
+        analyte = _flow_analyte(endpoint, datasets) if flow else QPCR_ANALYTE
+        result = _adpp_param(datasets, endpoint, pptestcd, analyte, central)
+        if flow and analyte == FLOW_ABSOLUTE and "analyte" not in endpoint.params:
+            try:
+                other = _adpp_param(datasets, endpoint, pptestcd, FLOW_ANALYTE, central)
+            except NotComputable as exc:
+                secondary: dict[str, Any] = {"analyte": FLOW_ANALYTE, "reason": exc.message}
+            else:
+                secondary = {"analyte": FLOW_ANALYTE, "estimate": other.estimate,
+                             "ci": other.ci, "n": other.n, "unit": other.unit,
+                             "summary": other.summary}
+            result = replace(result, estimates={**result.estimates,
+                                                "secondary_pct_of_cd3": secondary})
+        return result
 
-    analyte_text = "flow cytometry (% CAR+ of CD3+; params analyte)" if flow else "qPCR"
+    analyte_text = ("flow cytometry (CAR+ cells/uL where measured, % CAR+ of CD3+ as the "
+                    "secondary; params analyte)") if flow else "qPCR"
     derive.__doc__ = f"ADPP {pptestcd} by {analyte_text}: {central.replace('_', ' ')}, range."
+    return derive
+
+
+def _persistence(flow: bool) -> Callable[..., EndpointResult]:
+    def derive(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
+        from celltrial.derive.persistence import EVENT_TYPES, build_persistence
+        from celltrial.derive.persistence import never_quantifiable
+
+        analyte = _flow_analyte(endpoint, datasets) if flow else QPCR_ANALYTE
+        adpc, adsl = _dataset(datasets, "adpc"), _dataset(datasets, "adsl")
+        confirm = endpoint.params.get("confirm_blq_samples", 1)
+        rows = build_persistence(adpc, adsl, confirm=confirm)
+        rows = rows[rows["ANALYTE"] == analyte]
+        never = never_quantifiable(adpc, adsl, analyte, rows)
+        if rows.empty:
+            raise NotComputable(f"no infused patient with a quantifiable post-infusion "
+                                f"{analyte} sample ({never} sampled, never quantifiable)")
+        days = endpoint.time_frame_days
+        main = _km_summary(rows, str(rows["PARAMCD"].iloc[0]), days)
+        reasons = {EVENT_TYPES[k]: int(v) for k, v in rows["EVNTTYPE"].value_counts().items()}
+        tlast = _dataset(datasets, "adpp")
+        tlast = tlast[(tlast["PPTESTCD"] == "TLST") & (tlast["ANALYTE"] == analyte)]["AVAL"]
+        tlast = tlast.to_numpy(float)
+        tlast = tlast[np.isfinite(tlast)]
+        by_level = {}
+        for level, g in rows.sort_values("TRT01AN").groupby("TRT01A", sort=False):
+            fit = _km_summary(g, str(g["PARAMCD"].iloc[0]), days)
+            by_level[str(level)] = {k: fit[k] for k in ("n", "events", "median", "median_ci")}
+        unit = "days"
+        lo, hi = main["median_ci"]
+        censored = ", ".join(f"{n} {d.lower()}" for d, n in sorted(reasons.items())
+                             if d != EVENT_TYPES[1]) or "none"
+        counts = (f"{main['events']} losses / {main['n']} patients with quantifiable "
+                  f"{analyte}; censored: {censored}; {never} never quantifiable (not in the set)")
+        landmark = ("" if main["estimate"] is None else
+                    f"; still detectable at day {days}: {_fmt(main['estimate'])}")
+        estimates = {k: v for k, v in main.items() if k not in ("estimate", "ci")} | {
+            "analyte": analyte, "censoring": reasons, "never_quantifiable": never,
+            "confirm_blq_samples": confirm, "detectable_at_time_frame": main["estimate"],
+            "detectable_at_time_frame_ci": main["ci"], "by_dose_level": by_level,
+            "median_tlast_biased": float(np.median(tlast)) if len(tlast) else None}
+        method = ("Kaplan-Meier of time to loss of detectable CAR-T (event: first BLQ sample "
+                  "after the last quantifiable one; death, HSCT and end of sampling while "
+                  "detectable censored at the last quantifiable sample); median with log-type "
+                  "95% CI (R survfit)")
+        if not math.isfinite(main["median"]):
+            return _result(endpoint, estimate=None, ci=(lo, hi) if math.isfinite(lo) else None,
+                           n=main["n"], unit=unit, estimates=estimates, method=method,
+                           reason="median not reached",
+                           summary=f"median time to loss of detectable {analyte} not reached "
+                           f"(95% CI {_fmt(lo)}-NA); {counts}{landmark}")
+        return _result(endpoint, estimate=main["median"], ci=(lo, hi), n=main["n"], unit=unit,
+                       estimates=estimates, method=method,
+                       summary=f"median time to loss of detectable {analyte} "
+                       f"{_fmt(main['median'])} days (95% CI {_fmt(lo)}-{_fmt(hi)}); "
+                       f"{counts}{landmark}")
+
+    derive.__doc__ = ("Persistence as time to loss of detectable CAR-T by "
+                      + ("flow cytometry" if flow else "qPCR") + ": Kaplan-Meier median "
+                      "(celltrial.derive.persistence has the event and censoring rules).")
     return derive
 
 
 def _expansion(flow: bool) -> Callable[..., EndpointResult]:
     def derive(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
-        analyte = _flow_analyte(endpoint) if flow else QPCR_ANALYTE
+        analyte = _flow_analyte(endpoint, datasets) if flow else QPCR_ANALYTE
         adpc = _dataset(datasets, "adpc")
         pop = _population(datasets, "SAFFL", "safety set")
         rows = adpc[(adpc["PARAMCD"] == analyte) & (adpc["TIME"] > 0)
@@ -767,8 +854,8 @@ DERIVATION_FUNCTIONS: dict[str, Callable[[Datasets, Any, Any], EndpointResult]] 
     "ck_tmax_flow": _kinetic("TMAX", True, "median"),
     "ck_auc_0_28d_qpcr": _kinetic("AUC28", False, "geometric_mean"),
     "ck_auc_0_28d_flow": _kinetic("AUC28", True, "geometric_mean"),
-    "ck_persistence_qpcr": _kinetic("TLST", False, "median"),
-    "ck_persistence_flow": _kinetic("TLST", True, "median"),
+    "ck_persistence_qpcr": _persistence(False),
+    "ck_persistence_flow": _persistence(True),
     "ck_expansion_qpcr": _expansion(False),
     "ck_expansion_flow": _expansion(True),
     "cytokine_profile": cytokine_profile,

@@ -51,7 +51,8 @@ _ROWS: tuple[Derivation, ...] = (
     Derivation("cir", "Cumulative incidence of relapse from remission, death without relapse "
                "competing (Aalen-Johansen, Gray)"),
     Derivation("ck_cmax_qpcr", "Cmax of CAR transgene copies/ug gDNA (qPCR)", (), "kinetics_days"),
-    Derivation("ck_cmax_flow", "Cmax of CAR+ cells by flow cytometry (% of CD3+, cells/uL)",
+    Derivation("ck_cmax_flow", "Cmax of CAR+ cells by flow cytometry (cells/uL where measured; "
+               "% of CD3+ secondary)",
                ("analyte",), "kinetics_days"),
     Derivation("ck_tmax_qpcr", "Tmax (days from first infusion) of qPCR transgene level", (),
                "kinetics_days"),
@@ -61,10 +62,12 @@ _ROWS: tuple[Derivation, ...] = (
                "kinetics_days"),
     Derivation("ck_auc_0_28d_flow", "AUC day 0-28 of CAR+ cells by flow (trapezoid)",
                ("analyte",), "kinetics_days"),
-    Derivation("ck_persistence_qpcr", "Persistence: Tlast, last day with quantifiable qPCR level",
-               (), "kinetics_days"),
-    Derivation("ck_persistence_flow", "Persistence: Tlast, last day with CAR+ cells by flow",
-               ("analyte",), "kinetics_days"),
+    Derivation("ck_persistence_qpcr", "Persistence: time to loss of detectable qPCR transgene "
+               "(Kaplan-Meier; death and HSCT while detectable censored)",
+               ("confirm_blq_samples",), "kinetics_days"),
+    Derivation("ck_persistence_flow", "Persistence: time to loss of detectable CAR+ cells by "
+               "flow (Kaplan-Meier; death and HSCT while detectable censored)",
+               ("analyte", "confirm_blq_samples"), "kinetics_days"),
     Derivation("ck_expansion_qpcr", "Concentration-time summary of qPCR transgene copies per "
                "visit (expansion profile)", (), "kinetics_days"),
     Derivation("ck_expansion_flow", "Concentration-time summary of CAR+ cells by flow per visit "

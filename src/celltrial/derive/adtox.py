@@ -1,0 +1,238 @@
+"""ADTOX: CD7 CAR-T haematotoxicity (ICAHT) and T/NK-cell aplasia per subject; CM flags.
+
+Why: CD7 is on normal T and NK cells, so a CD7 CAR-T study follows neutrophil recovery, the
+loss and recovery of T and NK cells, and the drugs given for CRS/ICANS (issue 13). The
+grading rules are the pure functions of ``celltrial.clinical`` (docs/clinical.md); this module
+gathers their inputs from the SDTM domains and states the derivation choices.
+
+ADTOX is a BDS dataset: one row per infused subject (ADSL SAFFL = Y) and parameter, only for
+subjects with at least one post-infusion value of the test the parameter reads (a patient
+without an ANC after the infusion has no ICAHT row: "not assessed" is not grade 0).
+
+======== ============================================================ =========================
+PARAMCD  AVAL                                                         source of the rule
+======== ============================================================ =========================
+EICAHT   early ICAHT grade 0-4, day 0-30 (``early_icaht``); DAYS05 /  Rejeski, Blood 2023;
+         DAYS01 days with ANC <= 0.5 / <= 0.1 x 10^9/L                142:865, Table 2
+LICAHT   late ICAHT grade 0-4, after day 30 (``late_icaht``)          Rejeski 2023, Table 2
+APLCD3   T-cell (CD3+) aplasia duration, days (``assess_aplasia``)    aplasia.THRESHOLDS
+APLCD4   CD4+ T-cell aplasia duration, days                           (each with its source)
+APLCD8   CD8+ T-cell aplasia duration, days
+APLNK    NK-cell (CD56+) aplasia duration, days
+======== ============================================================ =========================
+
+- ANC: LB ``NEUT`` (LBSTRESN in LBSTRESU, converted to 10^9/L), study day from the first
+  infusion. ICAHT counting stops at ``CENSDY`` (CENSEVT says which): the first of
+  relapse/progression (ADRS), a new anticancer therapy or allogeneic HSCT (PR, the DLT
+  censoring sources of :mod:`celltrial.derive.dlt`), or death -- "censoring at the time of
+  disease progression, subsequent line of therapy, or death" (T-ICAHT, Blood 2024, Table 1
+  legend, stating the N-ICAHT convention).
+- Lymphocyte subsets: LB ``CD3ABS``, ``CD4ABS``, ``CD8ABS``, ``NKABS`` in cells/uL
+  (10^9/L accepted and converted). Counts on or after an allogeneic HSCT are not read: T and
+  NK cells after a transplant come from the graft, so an aplasia ongoing at HSCT is censored
+  at the last count before it (CNSR 1). AVAL is the duration (onset to recovery, CNSR 0; or to
+  the last count read, CNSR 1); a subject never below the threshold has APLFL N and AVAL NaN.
+  ONSETDY, RECOVDY, NADIR, THRESH (cells/uL) and THRSRC (its source) go with each row.
+
+CM flags (:func:`medication_flags`, read by ADSL): TOCIFL = tocilizumab, CORTFL = a
+corticosteroid (class CORTICOSTEROID of ``clinical/data/cm_drugs.csv``), given from the day
+of the first infusion on (day >= 0; premedication before it is not CAR-T toxicity
+management); TOCISTDY / CORTSTDY = study day of the first such dose. A drug is recognised by
+CM ``CMDECOD`` (else ``CMTRT``) against the controlled list, and by PR ``PRTRT``
+``TOCILIZUMAB`` / ``CORTICOSTEROIDS``, where the virtual-patient generator and sites
+recording the treatment of CRS as a procedure write it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from celltrial.derive.timeline import Domains, days_between, domain, flag, lookup, to_date
+from celltrial.derive.timeline import to_number
+
+__all__ = ["ADTOX_COLUMNS", "APLASIA_TESTS", "ICAHT_CENSORING", "build_adtox",
+           "icaht_censoring", "medication_flags"]
+
+APLASIA_TESTS: dict[str, tuple[str, str, str]] = {
+    "CD3ABS": ("APLCD3", "CD3", "T-cell (CD3+) aplasia duration (days)"),
+    "CD4ABS": ("APLCD4", "CD4", "CD4+ T-cell aplasia duration (days)"),
+    "CD8ABS": ("APLCD8", "CD8", "CD8+ T-cell aplasia duration (days)"),
+    "NKABS": ("APLNK", "CD56", "NK-cell (CD56+) aplasia duration (days)"),
+}
+"""LBTESTCD -> (PARAMCD, marker of ``celltrial.clinical.aplasia.THRESHOLDS``, PARAM)."""
+
+ICAHT_CENSORING = ("hsct", "new_anticancer_therapy")
+"""DLT censoring sources (:data:`celltrial.derive.dlt.CENSORING_SOURCES`) that also end ICAHT
+counting ("subsequent line of therapy"); relapse/progression and death are added from ADRS
+and ADSL."""
+
+ADTOX_COLUMNS = ("STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVAL", "AVALU", "CNSR", "APLFL",
+                 "DAYS05", "DAYS01", "DAYSASS", "ONSETDY", "RECOVDY", "NADIR", "THRESH",
+                 "THRSRC", "CENSDY", "CENSEVT", "TRT01A", "TRT01AN")
+
+COUNT_FACTORS: dict[str, float] = {"10^9/l": 1.0, "10^3/ul": 1.0, "/ul": 1e-3,
+                                   "cells/ul": 1e-3, "/mm3": 1e-3}
+"""Unit (normalised) -> factor to 10^9/L for the ANC."""
+
+
+def _unit_factor(unit: object, to_per_ul: bool) -> float:
+    """Factor from ``unit`` to 10^9/L (``to_per_ul`` False) or cells/uL; NaN if unknown."""
+    from celltrial.clinical.units import normalise_unit
+
+    try:
+        key = normalise_unit(unit)
+    except Exception:  # an empty or malformed unit: the value cannot be placed
+        return math.nan
+    factor = COUNT_FACTORS.get(key, math.nan)
+    return factor * 1000.0 if to_per_ul else factor
+
+
+def _course(lb: pd.DataFrame, test: str, start: pd.Series, to_per_ul: bool) -> pd.DataFrame:
+    rows = lb[lb["LBTESTCD"] == test]
+    units = rows["LBSTRESU"].map(lambda u: _unit_factor(u, to_per_ul)).astype(float)
+    value = to_number(rows["LBSTRESN"]) * units
+    ady = days_between(to_date(rows["LBDTC"]), lookup(rows["USUBJID"], start))
+    out = pd.DataFrame({"USUBJID": rows["USUBJID"], "ADY": ady, "VALUE": value})
+    return out[out["ADY"].notna() & out["VALUE"].notna()]
+
+
+def icaht_censoring(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame) -> pd.DataFrame:
+    """Per infused subject with one: CENSDY and CENSEVT, the first of relapse/progression,
+    new anticancer therapy, allogeneic HSCT or death (study days; see module docstring)."""
+    from celltrial.derive.adrs import relapse_day
+    from celltrial.derive.dlt import censoring
+
+    infused = adsl[adsl["SAFFL"] == "Y"]
+    therapy = censoring(domains, None, infused, events=list(ICAHT_CENSORING))
+    frames = [therapy.rename(columns={"CENSEVT": "EVENT", "CENSDY": "DAY"})]
+    relapse = relapse_day(adrs)
+    frames.append(pd.DataFrame({"USUBJID": relapse.index, "DAY": relapse.to_numpy(float),
+                                "EVENT": "relapse_or_progression"}))
+    death = days_between(infused["DTHDT"], infused["TRTSDT"])
+    frames.append(pd.DataFrame({"USUBJID": infused["USUBJID"], "DAY": death.to_numpy(float),
+                                "EVENT": "death"}))
+    events = pd.concat(frames, ignore_index=True).dropna(subset=["DAY"])
+    events = events[events["USUBJID"].isin(infused["USUBJID"])]
+    first = events.sort_values(["USUBJID", "DAY"], kind="stable").drop_duplicates("USUBJID")
+    return first.rename(columns={"DAY": "CENSDY", "EVENT": "CENSEVT"})[
+        ["USUBJID", "CENSDY", "CENSEVT"]].reset_index(drop=True)
+
+
+def _row(meta: pd.Series, paramcd: str, param: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {c: None for c in ADTOX_COLUMNS}
+    row.update(STUDYID=meta["STUDYID"], USUBJID=meta["USUBJID"], PARAMCD=paramcd, PARAM=param,
+               TRT01A=meta["TRT01A"], TRT01AN=meta["TRT01AN"], **values)
+    return row
+
+
+def build_adtox(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame) -> pd.DataFrame:
+    """ADTOX (module docstring) from LB, PR, ADSL and ADRS."""
+    from celltrial.clinical.aplasia import THRESHOLDS, assess_aplasia
+    from celltrial.clinical.icaht import early_icaht, late_icaht
+
+    infused = adsl[adsl["SAFFL"] == "Y"].reset_index(drop=True)
+    start = pd.Series(pd.to_datetime(infused["TRTSDT"]).astype("datetime64[us]").to_numpy(),
+                      index=infused["USUBJID"].to_numpy())
+    lb = domain(domains, "LB", ("LBTESTCD", "LBSTRESN", "LBSTRESU", "LBDTC"))
+    lb = lb[lb["USUBJID"].isin(infused["USUBJID"])]
+    cens = icaht_censoring(domains, infused, adrs).set_index("USUBJID")
+    hsct = days_between(infused["HSCTDT"], infused["TRTSDT"])
+    hsct_day = dict(zip(infused["USUBJID"], hsct.to_numpy(float)))
+    rows: list[dict[str, Any]] = []
+    anc = _course(lb, "NEUT", start, to_per_ul=False)
+    anc_by = {u: g for u, g in anc.groupby("USUBJID")}
+    subsets = {test: {u: g for u, g in _course(lb, test, start, to_per_ul=True)
+                      .groupby("USUBJID")} for test in APLASIA_TESTS}
+    for _, meta in infused.iterrows():
+        u = meta["USUBJID"]
+        censday = float(cens["CENSDY"].get(u, math.nan))
+        censevt = cens["CENSEVT"].get(u, "")
+        course = anc_by.get(u)
+        if course is not None and (course["ADY"] >= 0).any():
+            pairs = list(zip(course["ADY"], course["VALUE"]))
+            cday = None if math.isnan(censday) else censday
+            early = early_icaht(pairs, censor_day=cday)
+            late = late_icaht(pairs, censor_day=cday)
+            rows.append(_row(meta, "EICAHT", "Early ICAHT grade (day 0-30)",
+                             AVAL=float(early.grade), AVALU="grade", DAYS05=early.days_le_0_5,
+                             DAYS01=early.days_le_0_1, DAYSASS=early.days_assessed,
+                             CENSDY=censday, CENSEVT=censevt))
+            if late.measurements:
+                rows.append(_row(meta, "LICAHT", "Late ICAHT grade (after day 30)",
+                                 AVAL=float(late.grade), AVALU="grade",
+                                 DAYSASS=late.measurements, CENSDY=censday, CENSEVT=censevt))
+        for test, (paramcd, marker, param) in APLASIA_TESTS.items():
+            counts = subsets[test].get(u)
+            if counts is None:
+                continue
+            stop = hsct_day.get(u, math.nan)
+            if not math.isnan(stop):
+                counts = counts[counts["ADY"] < stop]
+            counts = counts[counts["ADY"] >= 0]
+            if counts.empty:
+                continue
+            r = assess_aplasia(marker, list(zip(counts["ADY"], counts["VALUE"])))
+            rows.append(_row(
+                meta, paramcd, param,
+                AVAL=r.duration_days if r.aplastic else math.nan, AVALU="days",
+                CNSR=(0 if r.recovered else 1) if r.aplastic else None,
+                APLFL="Y" if r.aplastic else "N", ONSETDY=r.onset_day, RECOVDY=r.recovery_day,
+                NADIR=r.nadir_per_ul, THRESH=THRESHOLDS[marker].below_per_ul,
+                THRSRC=THRESHOLDS[marker].source,
+                CENSDY=stop if (r.aplastic and not r.recovered and not math.isnan(stop))
+                else math.nan,
+                CENSEVT="hsct" if (r.aplastic and not r.recovered and not math.isnan(stop))
+                else ""))
+    frame = pd.DataFrame(rows, columns=list(ADTOX_COLUMNS))
+    numeric = ("AVAL", "DAYS05", "DAYS01", "DAYSASS", "ONSETDY", "RECOVDY", "NADIR", "THRESH",
+               "CENSDY", "TRT01AN")
+    return frame.astype({c: float for c in numeric})
+
+
+def _first_day(frame: pd.DataFrame, date_col: str, hit: pd.Series, start: pd.Series
+               ) -> pd.Series:
+    rows = frame[hit.to_numpy(bool)]
+    ady = days_between(to_date(rows[date_col]), lookup(rows["USUBJID"], start))
+    ady = ady[ady >= 0]
+    return ady.groupby(rows.loc[ady.index, "USUBJID"]).min()
+
+
+def medication_flags(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame:
+    """Per ADSL subject: TOCIFL, TOCISTDY, CORTFL, CORTSTDY (module docstring)."""
+    from celltrial.clinical.medications import drug_class
+
+    start = pd.Series(pd.to_datetime(adsl["TRTSDT"]).astype("datetime64[us]").to_numpy(),
+                      index=adsl["USUBJID"].to_numpy())
+    cm = domain(domains, "CM", ("CMTRT", "CMDECOD", "CMSTDTC"))
+    name = cm["CMDECOD"].where(cm["CMDECOD"].notna(), cm["CMTRT"]).astype(object)
+    name = name.map(lambda v: v.strip().upper() if isinstance(v, str) else None)
+    klass = name.map(drug_class)
+    pr = domain(domains, "PR", ("PRTRT", "PRSTDTC"))
+    pr_name = pr["PRTRT"].astype(str).str.strip().str.upper()
+    out = pd.DataFrame({"USUBJID": adsl["USUBJID"]})
+    for prefix, cm_hit, pr_term in (("TOCI", name == "TOCILIZUMAB", "TOCILIZUMAB"),
+                                    ("CORT", klass == "CORTICOSTEROID", "CORTICOSTEROIDS")):
+        first = pd.concat([_first_day(cm, "CMSTDTC", cm_hit, start),
+                           _first_day(pr, "PRSTDTC", pr_name == pr_term, start)])
+        first = first.groupby(level=0).min() if len(first) else first
+        day = adsl["USUBJID"].map(first).astype(float)
+        out[f"{prefix}FL"] = flag(day.notna() & (adsl["SAFFL"] == "Y"))
+        out[f"{prefix}STDY"] = day.where(adsl["SAFFL"] == "Y")
+    return out
+
+
+def _icaht_grade(adtox: pd.DataFrame, paramcd: str, subjects: pd.Series) -> pd.Series:
+    rows = adtox[adtox["PARAMCD"] == paramcd].set_index("USUBJID")["AVAL"]
+    return subjects.map(rows).astype(float) if len(rows) else pd.Series(
+        np.nan, index=subjects.index)
+
+
+def with_icaht(adsl: pd.DataFrame, adtox: pd.DataFrame) -> pd.DataFrame:
+    """ADSL with EICAHTGR / LICAHTGR (early / late ICAHT grade, NaN when not assessed) from
+    ADTOX."""
+    return adsl.assign(EICAHTGR=_icaht_grade(adtox, "EICAHT", adsl["USUBJID"]),
+                       LICAHTGR=_icaht_grade(adtox, "LICAHT", adsl["USUBJID"]))

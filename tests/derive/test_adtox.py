@@ -1,0 +1,244 @@
+"""ADTOX (ICAHT per patient with its censoring, T/NK aplasia durations) and the ADSL flags of
+issue 13 (ITTFL, tocilizumab and corticosteroid use from CM/PR), on the hand-made study of
+conftest.py with the records each test adds."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from celltrial.derive.adrs import build_adrs
+from celltrial.derive.adsl import build_adsl
+from celltrial.derive.adtox import build_adtox, icaht_censoring, medication_flags
+from celltrial.derive.analysis import derive_datasets
+
+from .conftest import STUDY, day, make_domains
+
+
+def _lb(rows: list[tuple[str, int, str, float, str]]) -> pd.DataFrame:
+    return pd.DataFrame([{"STUDYID": STUDY, "USUBJID": s, "LBTESTCD": t, "LBTEST": t,
+                          "LBCAT": "HEMATOLOGY", "LBSPEC": "BLOOD", "LBSTRESN": v,
+                          "LBORRES": str(v), "LBSTRESU": u, "LBORRESU": u, "LBDTC": day(s, n)}
+                         for s, n, t, v, u in rows])
+
+
+G = "10^9/L"
+EXTRA_LB = [
+    # S1 (no censoring): ANC 0.4 on day 7, carried to day 30 -> 24 days -> early grade 3;
+    # day 45 0.9 and day 60 0.8 -> late grade 2 (<= 1.0 twice)
+    ("S1", 45, "NEUT", 0.9, G), ("S1", 60, "NEUT", 0.8, G),
+    # S2 (relapse day 60): ANC <= 0.1 on days 2-8 (7 days) -> early grade 4; late 1.2, 1.4 then
+    # 0.05 twice after the relapse -> late grade 1, not 4
+    ("S2", 0, "NEUT", 1.0, G), ("S2", 2, "NEUT", 0.05, G), ("S2", 9, "NEUT", 0.6, G),
+    ("S2", 40, "NEUT", 1.2, G), ("S2", 50, "NEUT", 1.4, G), ("S2", 70, "NEUT", 0.05, G),
+    ("S2", 80, "NEUT", 0.05, G),
+    # S3 (allogeneic HSCT day 45): day 0 1.2, day 3 0.3, day 10 0.8 -> days 3-9 = 7 -> early
+    # grade 2; late 0.9 on days 35 and 40, 0.05 after the HSCT -> late grade 2
+    ("S3", 0, "NEUT", 1.2, G), ("S3", 3, "NEUT", 0.3, G), ("S3", 10, "NEUT", 0.8, G),
+    ("S3", 35, "NEUT", 0.9, G), ("S3", 40, "NEUT", 0.9, G), ("S3", 50, "NEUT", 0.05, G),
+    ("S3", 55, "NEUT", 0.05, G),
+    # S4 (died day 70): ANC measured in cells/uL: 400/uL on day 1, 2000/uL from day 4 -> 3 days
+    ("S4", 1, "NEUT", 400.0, "cells/uL"), ("S4", 4, "NEUT", 2000.0, "cells/uL"),
+    # aplasia: S1 CD4 < 200 from day 14, recovered (2 values >= 200) on day 90
+    ("S1", 0, "CD4ABS", 450.0, "cells/uL"), ("S1", 14, "CD4ABS", 20.0, "cells/uL"),
+    ("S1", 60, "CD4ABS", 150.0, "cells/uL"), ("S1", 90, "CD4ABS", 210.0, "cells/uL"),
+    ("S1", 120, "CD4ABS", 260.0, "cells/uL"),
+    # S1 CD8 given in 10^9/L: 0.05 = 50/uL < 100 on day 14, ongoing at day 28
+    ("S1", 0, "CD8ABS", 0.4, G), ("S1", 14, "CD8ABS", 0.05, G), ("S1", 28, "CD8ABS", 0.08, G),
+    # S3 CD3 < 200 from day 14; counts on and after the HSCT (day 45) are not read
+    ("S3", 0, "CD3ABS", 800.0, "cells/uL"), ("S3", 14, "CD3ABS", 50.0, "cells/uL"),
+    ("S3", 30, "CD3ABS", 100.0, "cells/uL"), ("S3", 50, "CD3ABS", 600.0, "cells/uL"),
+    ("S3", 60, "CD3ABS", 700.0, "cells/uL"),
+    # S2 NK never below 50/uL
+    ("S2", 0, "NKABS", 200.0, "cells/uL"), ("S2", 14, "NKABS", 120.0, "cells/uL"),
+    ("S2", 28, "NKABS", 150.0, "cells/uL"),
+]
+
+
+@pytest.fixture(scope="module")
+def study():
+    from celltrial.protocols import load
+
+    domains = make_domains()
+    domains["LB"] = pd.concat([domains["LB"], _lb(EXTRA_LB)], ignore_index=True)
+    protocol = load(STUDY)
+    adsl = build_adsl(domains, protocol)
+    adrs = build_adrs(domains, adsl)
+    return domains, protocol, adsl, adrs, build_adtox(domains, adsl, adrs)
+
+
+def _param(adtox: pd.DataFrame, paramcd: str) -> pd.DataFrame:
+    return adtox[adtox["PARAMCD"] == paramcd].set_index("USUBJID")
+
+
+# subject -> (early grade, days <= 0.5, days <= 0.1, censoring day, censoring event)
+EARLY = {"S1": (3, 24, 0, math.nan, ""), "S2": (4, 7, 7, 60.0, "relapse_or_progression"),
+         "S3": (2, 7, 0, 45.0, "hsct"), "S4": (1, 3, 0, 70.0, "death")}
+
+
+@pytest.mark.parametrize("subject", sorted(EARLY))
+def test_early_icaht_per_patient(study, subject):
+    grade, d05, d01, censday, censevt = EARLY[subject]
+    row = _param(study[4], "EICAHT").loc[subject]
+    assert (row["AVAL"], row["DAYS05"], row["DAYS01"]) == (grade, d05, d01)
+    assert (math.isnan(censday) and math.isnan(row["CENSDY"])) or row["CENSDY"] == censday
+    assert row["CENSEVT"] == censevt
+
+
+# late ICAHT: counting stops at the censoring day (relapse for S2, HSCT for S3)
+LATE = {"S1": 2, "S2": 1, "S3": 2}
+
+
+@pytest.mark.parametrize("subject", sorted(LATE))
+def test_late_icaht_stops_at_censoring(study, subject):
+    assert _param(study[4], "LICAHT").loc[subject, "AVAL"] == LATE[subject]
+
+
+def test_no_anc_no_icaht_row(study):
+    assert "S5" not in _param(study[4], "EICAHT").index
+    assert "S4" not in _param(study[4], "LICAHT").index  # no ANC after day 30
+
+
+def test_icaht_censoring_takes_the_first_event(study):
+    domains, _, adsl, adrs, _ = study
+    cens = icaht_censoring(domains, adsl, adrs).set_index("USUBJID")
+    # S3 relapses on day 120 after its HSCT on day 45; S7 dies on day 10
+    assert cens.loc["S3", "CENSEVT"] == "hsct" and cens.loc["S3", "CENSDY"] == 45
+    assert cens.loc["S7", "CENSEVT"] == "death" and cens.loc["S7", "CENSDY"] == 10
+    assert "S1" not in cens.index
+
+
+# marker row -> (APLFL, AVAL, CNSR, onset, recovery, nadir, threshold)
+APLASIA = {
+    ("APLCD4", "S1"): ("Y", 76.0, 0, 14.0, 90.0, 20.0, 200.0),
+    ("APLCD8", "S1"): ("Y", 14.0, 1, 14.0, math.nan, 50.0, 100.0),
+    ("APLCD3", "S3"): ("Y", 16.0, 1, 14.0, math.nan, 50.0, 200.0),
+    ("APLNK", "S2"): ("N", math.nan, None, math.nan, math.nan, 120.0, 50.0),
+}
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(b, float) and math.isnan(b):
+        return a is None or (isinstance(a, float) and math.isnan(a))
+    return a == b
+
+
+@pytest.mark.parametrize("key", sorted(APLASIA))
+def test_aplasia_durations(study, key):
+    paramcd, subject = key
+    row = _param(study[4], paramcd).loc[subject]
+    got = (row["APLFL"], row["AVAL"], row["CNSR"], row["ONSETDY"], row["RECOVDY"], row["NADIR"],
+           row["THRESH"])
+    expected = APLASIA[key]
+    assert all(_same(g, e) or (e is None and (g is None or g != g)) for g, e in
+               zip(got, expected)), (got, expected)
+    assert row["THRSRC"]
+
+
+def test_aplasia_ongoing_at_hsct_is_censored_there(study):
+    row = _param(study[4], "APLCD3").loc["S3"]
+    assert row["CENSEVT"] == "hsct" and row["CENSDY"] == 45
+
+
+def _with(domains: dict, name: str, rows: list[dict]) -> dict:
+    frame = pd.DataFrame([{"STUDYID": STUDY, **r} for r in rows])
+    return {**domains, name: pd.concat([domains.get(name, pd.DataFrame()), frame],
+                                       ignore_index=True)}
+
+
+def test_tocilizumab_and_corticosteroid_flags():
+    from celltrial.protocols import load
+
+    domains = make_domains()
+    domains = _with(domains, "CM", [
+        {"USUBJID": "S1", "CMTRT": "Actemra", "CMDECOD": "TOCILIZUMAB",
+         "CMCAT": "CRS/ICANS MANAGEMENT", "CMSTDTC": day("S1", 3)},
+        {"USUBJID": "S1", "CMTRT": "dexa", "CMDECOD": "DEXAMETHASONE",
+         "CMCAT": "CRS/ICANS MANAGEMENT", "CMSTDTC": day("S1", 5)},
+        # premedication before the infusion: not toxicity management
+        {"USUBJID": "S3", "CMTRT": "hydrocortisone", "CMDECOD": "HYDROCORTISONE",
+         "CMCAT": "SUPPORTIVE CARE", "CMSTDTC": day("S3", -1)},
+        # no standardized name: the reported name is read (case-insensitive)
+        {"USUBJID": "S5", "CMTRT": "methylprednisolone", "CMDECOD": None,
+         "CMCAT": "SUPPORTIVE CARE", "CMSTDTC": day("S5", 8)},
+        # screen failure: never infused, never flagged
+        {"USUBJID": "S6", "CMTRT": "tocilizumab", "CMDECOD": "TOCILIZUMAB",
+         "CMCAT": "CRS/ICANS MANAGEMENT", "CMSTDTC": "2024-01-15"},
+    ])
+    # the virtual patients and some sites record CRS treatment as a procedure
+    domains = _with(domains, "PR", [
+        {"USUBJID": "S4", "PRTRT": "TOCILIZUMAB", "PRSTDTC": day("S4", 2)},
+        {"USUBJID": "S4", "PRTRT": "CORTICOSTEROIDS", "PRSTDTC": day("S4", 3)},
+    ])
+    adsl = build_adsl(domains, load(STUDY)).set_index("USUBJID")
+    expected = {"S1": ("Y", 3, "Y", 5), "S3": ("N", None, "N", None),
+                "S4": ("Y", 2, "Y", 3), "S5": ("N", None, "Y", 8), "S6": ("N", None, "N", None)}
+    for subject, (toci, toci_day, cort, cort_day) in expected.items():
+        row = adsl.loc[subject]
+        assert (row["TOCIFL"], row["CORTFL"]) == (toci, cort), subject
+        for got, want in ((row["TOCISTDY"], toci_day), (row["CORTSTDY"], cort_day)):
+            assert (want is None and math.isnan(got)) or got == want, subject
+
+
+def test_medication_flags_without_cm_or_pr():
+    from celltrial.protocols import load
+
+    domains = {k: v for k, v in make_domains().items() if k not in ("CM", "PR")}
+    adsl = build_adsl(domains, load(STUDY))
+    flags = medication_flags(domains, adsl)
+    assert set(flags["TOCIFL"]) == {"N"} and set(flags["CORTFL"]) == {"N"}
+
+
+def test_itt_keeps_enrolled_patients_never_infused():
+    """S8 is enrolled and assigned DL2 but never infused (product failure): in the ITT set,
+    not in the safety set; S6 (screen failure) is in neither."""
+    from celltrial.protocols import load
+
+    domains = make_domains()
+    s8 = domains["DM"].iloc[[0]].assign(USUBJID="S8", SUBJID="S8", ARMCD="DL2",
+                                        RFSTDTC=None, RFPENDTC="2024-03-01")
+    domains["DM"] = pd.concat([domains["DM"], s8], ignore_index=True)
+    s9 = domains["DM"].iloc[[0]].assign(USUBJID="S9", SUBJID="S9", ARMCD="NOTASSGN",
+                                        RFSTDTC=None, RFPENDTC="2024-03-01")
+    domains["DM"] = pd.concat([domains["DM"], s9], ignore_index=True)
+    adsl = build_adsl(domains, load(STUDY)).set_index("USUBJID")
+    assert adsl.loc["S8", ["ENRLFL", "ITTFL", "SAFFL"]].tolist() == ["Y", "Y", "N"]
+    assert adsl.loc["S6", ["ENRLFL", "ITTFL", "SAFFL"]].tolist() == ["N", "N", "N"]
+    assert adsl.loc["S9", ["ENRLFL", "ITTFL"]].tolist() == ["Y", "N"]  # no dose level
+    assert adsl.loc["S1", ["ITTFL", "SAFFL"]].tolist() == ["Y", "Y"]
+
+
+def test_adsl_carries_icaht_grades_from_adtox():
+    domains = make_domains()
+    domains["LB"] = pd.concat([domains["LB"], _lb(EXTRA_LB)], ignore_index=True)
+    from celltrial.protocols import load
+
+    datasets = derive_datasets(domains, load(STUDY))
+    adsl = datasets["adsl"].set_index("USUBJID")
+    assert adsl.loc["S2", "EICAHTGR"] == 4 and adsl.loc["S2", "LICAHTGR"] == 1
+    assert math.isnan(adsl.loc["S5", "EICAHTGR"])
+    assert "adtox" in datasets
+
+
+def test_cd7_safety_summary_in_endpoints_json_and_summary(tmp_path):
+    import json
+
+    from celltrial.derive import analyze, write_analysis
+    from celltrial.protocols import load
+
+    domains = make_domains()
+    domains["LB"] = pd.concat([domains["LB"], _lb(EXTRA_LB)], ignore_index=True)
+    write_analysis(analyze(domains, load(STUDY)), tmp_path)
+    summary = json.loads((tmp_path / "endpoints.json").read_text())["cd7_safety"]
+    assert summary["infused"] == 6
+    assert summary["early_icaht"]["by_grade"] == {"0": 0, "1": 1, "2": 1, "3": 1, "4": 1}
+    assert summary["early_icaht"]["grade_3_or_more"] == 2
+    assert summary["late_icaht"]["by_grade"] == {"0": 0, "1": 1, "2": 2, "3": 0, "4": 0}
+    assert summary["aplasia"]["APLCD4"]["median_days"] == 76.0
+    assert summary["aplasia"]["APLCD3"]["median_days"] is None   # ongoing: not reached
+    assert summary["aplasia"]["APLNK"]["aplastic"] == 0
+    text = (tmp_path / "summary.md").read_text()
+    assert "Early ICAHT (EHA/EBMT 2023): 4 assessed of 6 infused" in text
+    assert (tmp_path / "adtox.parquet").exists() and (tmp_path / "adtox.csv").exists()
