@@ -19,7 +19,7 @@ from celltrial.protocols.lint import _edit_distance
 def test_edit_distance(a: str, b: str, distance: int) -> None:
     assert _edit_distance(a, b) == distance
 
-REVIEWER = ("W240", "W241", "W242", "W243", "W244", "W245", "W249")
+REVIEWER = ("W240", "W241", "W242", "W243", "W244", "W245", "W246", "W249")
 
 # (study, code, field path, words in the message, marked by the protocol)
 SHIPPED = [
@@ -35,6 +35,8 @@ SHIPPED = [
     ("cd7-tall-dlt", "W244", "endpoints[0].time_frame", "longer than the DLT window of 28 d", True),
     ("cd7-zz-phase1", "W244", "endpoints[0].time_frame", "longer than the DLT window of 28 d",
      True),
+    ("cd7-aml-mll", "W246", "endpoints[9].params.analyte", 'a flow "peak" ("the peak '
+     'concentration of Senl-T7 CAR-T cells', True),
 ]
 STUDIES = ["nct04762485", "cd7-aml-mll", "cd7-tall-dlt", "cd7-tall-phase1", "cd7-zz-phase1"]
 
@@ -180,3 +182,36 @@ def test_unmarked_and_stale_readings(protocol_data: dict[str, Any],
     [w249] = [m for m in messages if m.code == "W249"]
     assert "W244 at `endpoints[0].time_frame` marks no finding" in w249.message
     assert [m for m in messages if m.level == "error"] == []
+
+
+# (derivation, params.analyte, endpoint name, W246 expected)
+FLOW_UNIT = [
+    ("ck_cmax_flow", None, "Peak concentration of CAR-T cells by flow", True),
+    ("ck_cmax_flow", "CARTPCT", "Peak concentration of CAR-T cells by flow", True),
+    ("ck_cmax_flow", "CARTABS", "Peak concentration of CAR-T cells by flow", False),
+    ("ck_auc_0_28d_flow", "CARTPCT", "CAR-T level over 28 days (AUC)", True),
+    ("ck_cmax_flow", "CARTPCT", "Expansion of CAR-T cells by flow", False),   # no such wording
+    ("ck_tmax_flow", "CARTPCT", "Time to peak concentration by flow", False),  # a time, no unit
+    ("ck_cmax_qpcr", None, "Peak concentration by qPCR", False),               # copies/ug gDNA
+]
+
+
+@pytest.mark.parametrize(("derivation", "analyte", "name", "flagged"), FLOW_UNIT)
+def test_flow_peak_unit(protocol_data: dict[str, Any], write_protocol: Callable[..., Path],
+                        derivation: str, analyte: str | None, name: str, flagged: bool) -> None:
+    d = protocol_data
+    endpoint = dict(d["endpoints"][-1], id="flow_peak", name=name, description="",
+                    derivation=derivation, params={"analyte": analyte} if analyte else {})
+    if derivation.endswith("qpcr"):
+        endpoint["params"] = {}
+    d["endpoints"].append(endpoint)
+    where = f"endpoints[{len(d['endpoints']) - 1}].params.analyte"
+    messages = lint(write_protocol(d))
+    assert [m for m in messages if m.level == "error"] == []
+    found = [m for m in messages if m.code == "W246"]
+    assert bool(found) is flagged, [m.message for m in found]
+    if flagged:
+        assert found[0].where.endswith(where)
+        assert "cells/uL" in found[0].message and "marked" not in found[0].message
+        assert (f"params.analyte `{analyte}`" if analyte else "no params.analyte") \
+            in found[0].message

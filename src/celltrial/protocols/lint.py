@@ -9,7 +9,9 @@ W240-W245 read the protocol as a medical reviewer would: an "or" that lets an un
 through a safety criterion (:data:`SAFETY_PROBES`), probable misspellings of clinical terms
 (:data:`CONFUSIONS`, :data:`CLINICAL_TERMS`), an outcome worded as a duration but measured as
 a rate or cumulative incidence (:data:`METHOD_KIND`), contradictory phase, a DLT outcome
-whose time frame exceeds the DLT window, and a grading scale other than the registration's.
+whose time frame exceeds the DLT window, a grading scale other than the registration's, and
+(W246) a flow "peak concentration" that may be reported in % of CD3+ where CAR+ cells/uL is
+measured.
 A protocol answers a warning with a ``lint_readings`` entry (code, field path, reading): the
 warning is still printed, followed by "marked: <reading>"; an entry that marks no finding is
 warning W249.
@@ -693,6 +695,43 @@ def _grading_scale(p: Protocol) -> Found:
             break
 
 
+FLOW_CONCENTRATION_DERIVATIONS = frozenset({"ck_cmax_flow", "ck_auc_0_28d_flow"})
+"""Flow derivations whose value is a level over time: a peak or an area (W246)."""
+FLOW_ABSOLUTE_ANALYTE = "CARTABS"
+"""CAR+ cells/uL, the flow count the store measures next to % of CD3+ (PC CARTABS)."""
+CONCENTRATION_WORDING = re.compile(r"\bpeak\b|\bconcentrations?\b|\bC\s?max\b|\blevels?\b",
+                                   re.IGNORECASE)
+"""Registered wording of a concentration (W246)."""
+
+
+def _flow_peak_unit(p: Protocol) -> Found:
+    for i, e in enumerate(p.endpoints):
+        if e.derivation not in FLOW_CONCENTRATION_DERIVATIONS:
+            continue
+        analyte = e.params.get("analyte")
+        if analyte == FLOW_ABSOLUTE_ANALYTE:
+            continue
+        match, text = None, ""
+        for text in (e.name, e.description or ""):
+            match = CONCENTRATION_WORDING.search(text)
+            if match is not None:
+                break
+        if match is None:
+            continue
+        start = max(0, text.rfind(";", 0, match.start()) + 1)
+        end = text.find(";", match.end())
+        text = text[start:end if end >= 0 else len(text)].strip()
+        how = (f"params.analyte `{analyte}`" if analyte else
+               "no params.analyte: the derivation reads CAR+ cells/uL where the data have it, "
+               "else % of CD3+")
+        yield f"endpoints[{i}].params.analyte", (
+            f"endpoint `{e.id}` is a flow \"{match.group(0)}\" (\"{text}\") that may be reported "
+            f"in % CAR+ of CD3+ ({how}) although CAR+ cells/uL (PC {FLOW_ABSOLUTE_ANALYTE}) is "
+            "measured: % of CD3+ is a proportion that rises when T cells fall (lymphodepletion, "
+            "CD7 fratricide) without more CAR-T cells; report cells/uL with % of CD3+ as the "
+            "secondary (params.analyte CARTABS, or a lint reading)")
+
+
 WARNING_CHECKS: tuple[Check, ...] = (
     Check("W201", "inclusion criterion admits only abnormal organ function", _abnormal_organ_inclusion),
     Check("W202", "CD marker other than the target antigen", _antigen),
@@ -711,6 +750,8 @@ WARNING_CHECKS: tuple[Check, ...] = (
     Check("W243", "contradictory phase", _contradictory_phase),
     Check("W244", "DLT outcome time frame longer than the DLT window", _dlt_time_frame),
     Check("W245", "grading scale differs from the registration's", _grading_scale),
+    Check("W246", "flow peak or AUC reported in % of CD3+ where cells/uL is measured",
+          _flow_peak_unit),
 )
 
 
