@@ -282,15 +282,72 @@ def test_trial_design_from_the_protocol():
         "EXCLUSION": len(protocol.eligibility.exclusion)}
 
 
+def test_trial_summary_and_visits_from_the_protocol():
+    """TS: SDTMIG 3.4 TS parameters with CT-coded values and their NCI codes; TV: one visit per
+    planned assessment day, SDTM study days (no day 0)."""
+    from celltrial.protocols import load
+    from celltrial.store.sdtm.design import trial_design
+
+    protocol = load("nct04762485")
+    dm = to_sdtm(_stored(), country="CHN")["DM"]
+    design = trial_design(protocol, dm)
+    assert check(design) == []
+    ts = design["TS"]
+    values = ts.groupby("TSPARMCD")["TSVAL"].apply(list).to_dict()
+    assert values["TITLE"] == [protocol.title] and values["REGID"] == ["NCT04762485"]
+    assert values["TPHASE"] == ["PHASE I TRIAL"] and values["SDTIGVER"] == ["3.4"]
+    assert values["AGEMIN"] == ["P12Y"] and values["AGEMAX"] == ["P65Y"]  # 12 <= age_years <= 65
+    assert values["PLANSUB"] == ["20"] and values["NARMS"] == [str(len(protocol.dose_levels))]
+    assert values["LENGTH"] == [f"P{max(protocol.schedule.followup_days)}D"]
+    assert values["INDIC"] == protocol.conditions
+    assert set(values["TTYPE"]) == {"SAFETY", "PHARMACOKINETIC", "DOSE FINDING"}
+    enrolled = dm[dm["ARMCD"].notna()]
+    assert values["ACTSUB"] == [str(len(enrolled))]
+    assert values["SSTDTC"] == [min(enrolled["RFICDTC"])[:10]]
+    coded = ts[ts["TSVCDREF"] == "CDISC CT"]
+    assert len(coded) >= 10 and (coded["TSVCDVER"] == CT_RELEASE).all()
+    for row in coded.itertuples():  # TSVALCD is the NCI code of TSVAL in CT
+        assert any(t.value == row.TSVAL and t.code == row.TSVALCD for t in ct.terms()), row
+    assert ts.loc[ts["TSPARMCD"] == "TPHASE", "TSVALCD"].tolist() == ["C15600"]
+    assert (ts.groupby("TSPARMCD")["TSSEQ"].apply(list).map(
+        lambda seq: seq == [float(i) for i in range(1, len(seq) + 1)])).all()
+    # a phase the registration does not state: null value with a null flavour
+    unstated = trial_design(load("cd7-aml-mll"))["TS"].set_index("TSPARMCD").loc["TPHASE"]
+    assert unstated["TSVAL"] is None and unstated["TSVALNF"] == "UNK"
+    tv = design["TV"]
+    schedule = protocol.schedule
+    days = sorted(set(schedule.kinetics_days) | set(schedule.cytokine_days)
+                  | set(schedule.cd7_days) | set(schedule.marrow_days)
+                  | set(schedule.followup_days))
+    assert tv["VISIT"].tolist() == ["SCREENING"] + [f"DAY {d}" for d in days]
+    assert tv["VISITNUM"].is_unique and tv["ARMCD"].isna().all()
+    by_visit = tv.set_index("VISIT")["VISITDY"]
+    assert by_visit["DAY 0"] == 1 and by_visit["DAY 28"] == 29 and by_visit["DAY -7"] == -7
+
+
+def test_ts_conformance_rules():
+    from celltrial.protocols import load
+    from celltrial.store.sdtm.design import trial_design
+
+    ts = trial_design(load("nct04762485"))["TS"]
+    twice = ts.assign(TSSEQ=1.0)  # INDIC has three values: TSSEQ must number them
+    assert {(f.rule, f.variable) for f in check({"TS": twice})} == {("SD0007", "TSSEQ")}
+    long = ts.copy()
+    long.loc[0, "TSVAL"] = "x" * 201
+    long.loc[1, "TSPARMCD"] = "TRIALTTL"
+    assert {(f.rule, f.variable) for f in check({"TS": long})} == {
+        ("SD0006", "TSVAL"), ("SD0004", "TSPARMCD")}
+
+
 def test_store_export_adds_trial_design_only_for_a_registered_shipped_protocol(store, tmp_path):
     from celltrial.protocols import load
     from celltrial.store import export_xpt, register_study
 
     # conftest registers STUDY by id and title: no protocol hash, no trial design
     names = {f.stem for f in export_xpt(store, STUDY, tmp_path / "plain")}
-    assert not names & {"ta", "te", "ti"}
+    assert not names & {"ta", "te", "ti", "ts", "tv"}
     register_study(store, load("cd7-zz-phase1"))
     names = {f.stem for f in export_xpt(store, "cd7-zz-phase1", tmp_path / "shipped")}
-    assert {"dm", "ta", "te", "ti"} <= names
-    read = read_xpt_dir(tmp_path / "shipped")  # TE/TA/TI are not kept: ignored on import
+    assert {"dm", "ta", "te", "ti", "ts", "tv"} <= names
+    read = read_xpt_dir(tmp_path / "shipped")  # TE/TA/TI/TS/TV are not kept: ignored on import
     assert set(read) == {"DM"} and read["DM"].empty

@@ -18,7 +18,8 @@ __all__ = ["CT_RELEASE", "SDTM", "SDTMIG_VERSION", "dataset_spec", "from_sdtm", 
 def sdtm_datasets(store: Any, study_id: str, *, country: str | None = None
                   ) -> dict[str, pd.DataFrame]:
     """Every SDTM dataset of a stored study: :func:`to_sdtm` of its domains and, when the study
-    was registered from a shipped protocol (same content hash), TE, TA, TI of that protocol."""
+    was registered from a shipped protocol (same content hash), TE, TA, TI, TS and TV of that
+    protocol (TS with ACTSUB and SSTDTC from the exported DM)."""
     from celltrial.store.records import read_domains
     from celltrial.store.sdtm.design import shipped_protocol, trial_design
     from celltrial.store.studies import get_study
@@ -26,5 +27,5 @@ def sdtm_datasets(store: Any, study_id: str, *, country: str | None = None
     out = to_sdtm(read_domains(store, study_id), country=country)
     protocol = shipped_protocol(study_id, get_study(store, study_id).protocol_hash)
     if protocol is not None:
-        out.update(trial_design(protocol))
+        out.update(trial_design(protocol, out.get("DM")))
     return out

@@ -9,9 +9,10 @@ Each finding names its rule, dataset, row (from 1), variable and value. Rules:
   :data:`celltrial.store.sdtm.ct.CT_RELEASE`) nor a declared sponsor extension;
 - ``SD0005`` a --TESTCD or QNAM is longer than 8, not upper case letters, digits and ``_``, or
   starts with a digit (SDTMIG 3.4 4.5.3.1 and 8.4.1);
-- ``SD0006`` a --TEST or QLABEL is longer than 40 characters, IETEST longer than 200
-  (SDTMIG 3.4 4.5.3.1, section 7.4);
-- ``SD0007`` --SEQ is not unique within a subject (SDTMIG 3.4 4.1.5);
+- ``SD0006`` a --TEST, TSPARM or QLABEL is longer than 40 characters, IETEST or TSVAL longer
+  than 200 (SDTMIG 3.4 4.5.3.1, sections 7.4 and 7.6);
+- ``SD0007`` --SEQ is not unique within a subject (SDTMIG 3.4 4.1.5), or TSSEQ within a
+  TS parameter (SDTMIG 3.4 section 7.6);
 - ``SD0008`` a --DTC value is not ISO 8601 (SDTMIG 3.4 4.4.1);
 - ``SD0009`` a Num variable holds a non-number, or a Char variable a non-text value;
 - ``SD0010`` DM arm coding (SDTMIG 3.4 section 5.2, the DM assumptions on ARMNRS): ARMCD
@@ -89,16 +90,19 @@ def check_dataset(name: str, frame: pd.DataFrame) -> list[Finding]:
                     "extension)")
             if (var.name.endswith("TESTCD") or var.name == "QNAM") and not _TESTCD.match(value):
                 add("SD0005", row, var.name, value, "at most 8 upper-case letters, digits, _")
-            limit = 200 if var.name == "IETEST" else 40
-            if (var.name.endswith("TEST") or var.name == "QLABEL") and len(value) > limit:
+            limit = 200 if var.name in ("IETEST", "TSVAL") else 40
+            if (var.name.endswith("TEST") or var.name in ("QLABEL", "TSPARM", "TSVAL")
+                    ) and len(value) > limit:
                 add("SD0006", row, var.name, value, f"at most {limit} characters")
             if var.name.endswith("DTC") and not _DTC.match(value):
                 add("SD0008", row, var.name, value, "ISO 8601 date/time")
     seq = next((v.name for v in spec.variables if v.name.endswith("SEQ")), None)
-    if seq and seq in frame.columns and len(frame):
-        twice = frame.duplicated(subset=["USUBJID", seq], keep="first").to_numpy()
+    within = [k for k in spec.key if k not in ("STUDYID", seq)]
+    if seq and set(within) | {seq} <= set(frame.columns) and len(frame):
+        twice = frame.duplicated(subset=[*within, seq], keep="first").to_numpy()
         for row in (twice.nonzero()[0] + 1).tolist():
-            add("SD0007", row, seq, frame[seq].iloc[row - 1], "unique within USUBJID")
+            add("SD0007", row, seq, frame[seq].iloc[row - 1],
+                f"unique within {'/'.join(within)}")
     arms = ("ARMCD", "ARM", "ACTARMCD", "ACTARM", "ARMNRS")
     if name == "DM" and set(arms) <= set(frame.columns):
         for row, values in enumerate(frame[list(arms)].itertuples(index=False), start=1):

@@ -82,7 +82,7 @@ def test_name(codelist: str, code: str) -> str:
     KeyError when neither exists."""
     pairs = {"LBTESTCD": "LBTEST", "VSTESTCD": "VSTEST", "ONCRTSCD": "ONCRTS",
              "TUTESTCD": "TUTEST", "TRTESTCD": "TRTEST", "ISTESTCD": "ISTEST",
-             "SCTESTCD": "SCTEST", "XCTESTCD": "XCTEST"}
+             "SCTESTCD": "SCTEST", "XCTESTCD": "XCTEST", "TSPARMCD": "TSPARM"}
     for t in terms():
         if t.codelist == codelist and t.value == code:
             if t.code is None:

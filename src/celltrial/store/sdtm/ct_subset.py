@@ -22,7 +22,7 @@ DATA = Path(__file__).parent / "data"
 
 NEEDED: dict[str, tuple[str, ...]] = {
     "DOMAIN": ("DM", "SC", "EX", "AE", "LB", "VS", "RS", "TU", "TR", "PC", "IS", "PR", "CM",
-               "DS", "TE", "TA", "TI"),
+               "DS", "TE", "TA", "TI", "TS", "TV"),
     "EPOCH": ("SCREENING", "TREATMENT", "FOLLOW-UP"),
     "IECAT": ("INCLUSION", "EXCLUSION"),
     "SEX": ("M", "F", "U"),
@@ -54,11 +54,26 @@ NEEDED: dict[str, tuple[str, ...]] = {
     "TUIDRS": ("TARGET", "NON-TARGET", "NEW"),
     "TRTESTCD": ("LDIAM", "LPERP"),
     "ISTESTCD": ("ADA_BAB",),
+    # TS (trial summary) parameters and the CT responses of its coded values
+    "TSPARMCD": ("TITLE", "REGID", "SDTIGVER", "STYPE", "TPHASE", "TTYPE", "INTMODEL",
+                 "INTTYPE", "TRT", "NARMS", "PLANSUB", "ACTSUB", "AGEMIN", "AGEMAX", "SEXPOP",
+                 "HLTSUBJI", "RANDOM", "TBLIND", "TCNTRL", "LENGTH", "INDIC", "OUTMSPRI",
+                 "OUTMSSEC", "SSTDTC", "DOSFRM", "ROUTE"),
+    "STYPE": ("INTERVENTIONAL",),
+    "TPHASE": ("PHASE I TRIAL", "PHASE I/II TRIAL", "PHASE II TRIAL"),
+    "TTYPE": ("SAFETY", "EFFICACY", "DOSE FINDING", "PHARMACOKINETIC"),
+    "INTMODEL": ("SINGLE GROUP",),
+    "INTTYPE": ("GENETIC",),
+    "SEXPOP": ("BOTH",),
+    "TBLIND": ("OPEN LABEL",),
+    "TCNTRL": ("NONE",),
+    "DICTNAM": ("CDISC CT",),
 }
 """Codelist short name -> submission values the export writes."""
 
 TEST_PAIRS = {"LBTESTCD": "LBTEST", "VSTESTCD": "VSTEST", "ONCRTSCD": "ONCRTS",
-              "TUTESTCD": "TUTEST", "TRTESTCD": "TRTEST", "ISTESTCD": "ISTEST"}
+              "TUTESTCD": "TUTEST", "TRTESTCD": "TRTEST", "ISTESTCD": "ISTEST",
+              "TSPARMCD": "TSPARM"}
 """Test code codelist -> its test name codelist (terms paired by NCI code)."""
 
 LISTS_ONLY = ("SCTESTCD", "SCTEST")

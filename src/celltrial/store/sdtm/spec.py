@@ -7,9 +7,9 @@ characters), SAS type (``Char``/``Num``), core (``Req``/``Exp``/``Perm``, SDTMIG
 docs/data-model.md are read from this table.
 
 Sources: CDISC SDTM Implementation Guide 3.4 (2021), domain specification tables of DM, SC,
-EX, AE, LB, VS, RS, TU, TR, PC, IS, PR, CM, DS, TE, TA, TI and section 8.4 (SUPP-- datasets); the custom
-findings domain XC follows section 2.6 (new domains take the Findings class structure and a
-name starting with X, Y or Z).
+EX, AE, LB, VS, RS, TU, TR, PC, IS, PR, CM, DS, TE, TA, TI, TS, TV and section 8.4 (SUPP--
+datasets); the custom findings domain XC follows section 2.6 (new domains take the Findings
+class structure and a name starting with X, Y or Z).
 """
 
 from __future__ import annotations
@@ -259,6 +259,27 @@ SDTM.update({d.name: d for d in (
         _v("IETEST", "Inclusion/Exclusion Criterion", core="Req"),
         _v("IECAT", "Inclusion/Exclusion Category", core="Req", codelist="IECAT"),
         _v("TIVERS", "Protocol Criteria Versions"))),
+    SdtmDataset("TS", "Trial Summary", "Trial Design", ("STUDYID", "TSPARMCD", "TSSEQ"), (
+        _v("STUDYID", "Study Identifier", core="Req"),
+        _v("DOMAIN", "Domain Abbreviation", core="Req", codelist="DOMAIN"),
+        _v("TSSEQ", "Sequence Number", "Num", "Req"),
+        _v("TSPARMCD", "Trial Summary Parameter Short Name", core="Req", codelist="TSPARMCD"),
+        _v("TSPARM", "Trial Summary Parameter", core="Req", codelist="TSPARM"),
+        _v("TSVAL", "Parameter Value", core="Exp"),
+        _v("TSVALNF", "Parameter Null Flavor"),
+        _v("TSVALCD", "Parameter Value Code", core="Exp"),
+        _v("TSVCDREF", "Name of the Reference Terminology", core="Exp", codelist="DICTNAM"),
+        _v("TSVCDVER", "Version of the Reference Terminology", core="Exp"))),
+    SdtmDataset("TV", "Trial Visits", "Trial Design", ("STUDYID", "ARMCD", "VISITNUM"), (
+        _v("STUDYID", "Study Identifier", core="Req"),
+        _v("DOMAIN", "Domain Abbreviation", core="Req", codelist="DOMAIN"),
+        _v("VISITNUM", "Visit Number", "Num", "Req"),
+        _v("VISIT", "Visit Name"),
+        _v("VISITDY", "Planned Study Day of Visit", "Num"),
+        _v("ARMCD", "Planned Arm Code", core="Exp"),
+        _v("ARM", "Description of Planned Arm"),
+        _v("TVSTRL", "Visit Start Rule", core="Req"),
+        _v("TVENRL", "Visit End Rule"))),
 )})
 """Trial design datasets (SDTMIG 3.4 section 7), built from the protocol
 (:mod:`celltrial.store.sdtm.design`)."""
