@@ -1,6 +1,6 @@
 """The five shipped protocols conducted as small virtual studies and exported as SDTMIG 3.4
-XPT and Dataset-JSON files with TE, TA, TI of the protocol (shared by the SDTM and
-Dataset-JSON schema tests).
+XPT and Dataset-JSON files with TE, TA, TI, TS, TV of the protocol and a define.xml beside
+the XPTs (shared by the SDTM, define.xml and Dataset-JSON schema tests).
 
 The domains are the generator's frames typed as the store returns them
 (:func:`celltrial.store.conform.conform`, the contract of ``read_domains``); the path through
@@ -44,6 +44,7 @@ def export_studies(root: Path) -> Exported:
     from celltrial.store.conform import conform
     from celltrial.store.dataset_json import dataset_json
     from celltrial.store.sdtm import to_sdtm
+    from celltrial.store.sdtm.define import write_define
     from celltrial.store.sdtm.design import trial_design
     from celltrial.store.xpt import write_xpt
 
@@ -55,10 +56,12 @@ def export_studies(root: Path) -> Exported:
         domains[study] = typed
         for kind in ("xpt", "json"):
             (root / study / kind).mkdir(parents=True)
-        datasets = {**to_sdtm(typed, country=COUNTRY), **trial_design(protocol)}
+        sdtm = to_sdtm(typed, country=COUNTRY)
+        datasets = {**sdtm, **trial_design(protocol, sdtm["DM"])}
         for name, frame in datasets.items():
             write_xpt(name, frame, root / study / "xpt" / f"{name.lower()}.xpt")
             (root / study / "json" / f"{name.lower()}.json").write_text(
                 json.dumps(dataset_json(study, name, frame), ensure_ascii=False),
                 encoding="utf-8")
+        write_define(datasets, study, root / study / "xpt", title=protocol.title)
     return Exported(root, domains)

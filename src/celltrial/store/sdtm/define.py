@@ -1,0 +1,356 @@
+"""Define-XML 2.1 for the SDTM export (the metadata file a reviewer opens next to the XPTs).
+
+What is written follows the CDISC Define-XML v2.1 specification (2019-05-15) on the ODM 1.3.2
+base and validates against its XML schema (``define2-1-0.xsd``; test in
+tests/store/test_sdtm_define.py against the schema frozen in tests/fixtures/cdisc-define-2.1):
+
+- ``ODM`` with ``def:Context="Submission"``; one ``Study`` with its ``GlobalVariables``; one
+  ``MetaDataVersion`` with ``def:DefineVersion="2.1.0"`` and ``def:Standards``: SDTMIG
+  :data:`~celltrial.store.sdtm.spec.SDTMIG_VERSION` (IG) and CDISC/NCI SDTM Controlled
+  Terminology :data:`~celltrial.store.sdtm.ct.CT_RELEASE` (CT);
+- one ``ItemGroupDef`` per dataset (Purpose ``Tabulation``, ``def:Structure``, ``def:Class``
+  of the SDTMIG class, ``IsReferenceData="Yes"`` for the trial design datasets, the custom
+  domain XC ``def:IsNonStandard="Yes"`` without a standard, ``def:leaf`` to its XPT file),
+  its ``ItemRef`` in SDTMIG order with ``Mandatory`` (Req variables), ``KeySequence`` (the
+  dataset's keys) and ``MethodOID`` for derived variables;
+- one ``ItemDef`` per variable: ``DataType`` and ``Length`` read from the data (text: the
+  longest value in bytes; integer/float: digits; ``date``/``datetime`` for ISO 8601 --DTC,
+  ``durationDatetime`` for TEDUR), the SDTMIG label, ``CodeListRef`` and ``def:Origin``
+  (``Assigned`` by the sponsor, ``Derived`` by the export, ``Protocol`` for the trial design,
+  ``Collected`` from the investigator otherwise);
+- value-level metadata for LB and PC: ``--STRESN`` described per ``--TESTCD`` value present
+  (``def:ValueListDef`` with ``def:WhereClauseDef`` ``--TESTCD EQ <code>``), each with the
+  standard unit(s) it is reported in;
+- one ``CodeList`` per CDISC codelist used, holding the values that occur in the data, each
+  ``EnumeratedItem`` with its NCI code (``Alias Context="nci:ExtCodeID"``) or
+  ``def:ExtendedValue="Yes"`` for a declared sponsor extension;
+- ``MethodDef`` for every derivation the export makes (docs/data-model.md, SDTM section).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import xml.etree.ElementTree as etree
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from celltrial.store.sdtm import ct
+from celltrial.store.sdtm.spec import SDTMIG_VERSION, SdtmDataset, SdtmVariable, dataset_spec
+
+ODM = "http://www.cdisc.org/ns/odm/v1.3"
+DEF = "http://www.cdisc.org/ns/def/v2.1"
+XLINK = "http://www.w3.org/1999/xlink"
+DEFINE_VERSION = "2.1.0"
+TRIAL_DESIGN = ("TE", "TA", "TI", "TS", "TV")
+CUSTOM = ("XC",)
+"""Custom domains (SDTMIG 3.4 section 2.6): not in the IG, so ``def:IsNonStandard``."""
+
+CLASSES = {"Special-Purpose": "SPECIAL PURPOSE", "Findings": "FINDINGS", "Events": "EVENTS",
+           "Interventions": "INTERVENTIONS", "Trial Design": "TRIAL DESIGN",
+           "Relationship": "RELATIONSHIP"}
+"""SDTMIG dataset class -> Define-XML 2.1 ``def:Class`` name (define-enumerations.xsd)."""
+
+STRUCTURES = {
+    "DM": "One record per subject",
+    "SC": "One record per characteristic per subject",
+    "EX": "One record per infusion fraction per subject",
+    "AE": "One record per adverse event per subject",
+    "LB": "One record per lab test per time point per subject",
+    "VS": "One record per vital sign measurement per time point per subject",
+    "XC": "One record per CRS/ICANS grading input per day per subject",
+    "RS": "One record per response assessment per time point per subject",
+    "TU": "One record per identified lesion per subject",
+    "TR": "One record per lesion measurement per time point per subject",
+    "PC": "One record per analyte per sample per subject",
+    "IS": "One record per test per sample per subject",
+    "PR": "One record per procedure per subject",
+    "CM": "One record per medication occurrence per subject",
+    "DS": "One record per disposition event per subject",
+    "TE": "One record per planned element",
+    "TA": "One record per planned element per arm",
+    "TI": "One record per eligibility criterion",
+    "TS": "One record per trial summary parameter value",
+    "TV": "One record per planned visit",
+}
+"""``def:Structure`` of each dataset (SDTMIG 3.4 dataset descriptions)."""
+SUPP_STRUCTURE = "One record per IDVAR, IDVARVAL, and QNAM value per subject"
+
+ASSIGNED = frozenset({"STUDYID", "DOMAIN", "RDOMAIN", "IDVAR", "QNAM", "QLABEL", "QORIG"})
+"""Variables the sponsor assigns (def:Origin Assigned, Source Sponsor)."""
+
+METHODS: dict[str, str] = {
+    "SEQ": "Sequence number of the record within the subject and dataset, in the order the "
+           "store keeps the records (SDTMIG 3.4 section 4.1.5).",
+    "TEST": "CDISC CT test name paired with the --TESTCD code (same NCI code), or the declared "
+            "sponsor name of a sponsor code (ct-extensions.tsv).",
+    "STRESC": "--STRESN as text, or the standardized character result (CT submission value).",
+    "ORRES": "The store keeps the standard result only: original result and unit = standard.",
+    "COUNTRY": "Country of the study sites given to the export (ISO 3166-1 alpha-3); the store "
+               "keeps no country.",
+    "RFXSTDTC": "Date of the first infusion fraction given (EX, EXDOSE > 0).",
+    "RFXENDTC": "Date of the last infusion fraction given (EX, EXDOSE > 0).",
+    "RFENDTC": "RFXENDTC (end of treatment).",
+    "ACTARM": "The planned arm once an infusion fraction was given, else null.",
+    "ARMNRS": "SCREEN FAILURE when DS has a screen failure, ASSIGNED, NOT TREATED when an arm "
+              "is assigned and no infusion was given, NOT ASSIGNED otherwise (SDTMIG 3.4 "
+              "section 5.2).",
+    "EXDOSFRM": "SUSPENSION: CAR-T cells are infused as a cell suspension.",
+    "EXROUTE": "INTRAVENOUS: CAR-T cells are infused intravenously.",
+    "DRVFL": "Y when the store's evaluator is DERIVED (computed response).",
+    "DSCAT": "DISPOSITION EVENT for every disposition record.",
+    "CLAS": "Class and WHO ATC code of the controlled medication name "
+            "(celltrial/clinical/data/cm_drugs.csv).",
+}
+"""MethodDef descriptions of the derivations of :func:`celltrial.store.sdtm.convert.to_sdtm`,
+keyed by variable name without its domain prefix."""
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+def _sub(parent: etree.Element, tag: str, ns: str = ODM, **attrs: Any) -> etree.Element:
+    node = etree.SubElement(parent, _q(ns, tag))
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        name = _q(DEF, key[4:]) if key.startswith("def_") else (
+            _q(XLINK, key[6:]) if key.startswith("xlink_") else key)
+        node.set(name, str(value))
+    return node
+
+
+def _description(parent: etree.Element, text: str) -> None:
+    node = _sub(_sub(parent, "Description"), "TranslatedText")
+    node.set(_q("http://www.w3.org/XML/1998/namespace", "lang"), "en")
+    node.text = text
+
+
+def _values(frame: pd.DataFrame, name: str) -> list[Any]:
+    if name not in frame.columns:
+        return []
+    return [v for v in frame[name].tolist()
+            if v is not None and not (isinstance(v, float) and math.isnan(v))
+            and not (isinstance(v, str) and not v.strip())]
+
+
+def _number_text(value: float) -> str:
+    return np.format_float_positional(float(value), trim="-")
+
+
+def _data_type(var: SdtmVariable, values: list[Any]) -> dict[str, Any]:
+    """DataType, Length and SignificantDigits of a variable from its values."""
+    if var.type == "Num":
+        texts = [_number_text(v) for v in values]
+        if all(float(v).is_integer() for v in values):
+            return {"DataType": "integer",
+                    "Length": max((len(t) for t in texts), default=1)}
+        decimals = max(len(t.partition(".")[2]) for t in texts)
+        digits = max(len(t.replace("-", "").replace(".", "")) for t in texts)
+        return {"DataType": "float", "Length": max(digits, 1), "SignificantDigits": decimals}
+    if var.name.endswith("DTC") and values:
+        return {"DataType": "date" if all(_DATE.match(v) for v in values) else "datetime"}
+    if var.name in ("TEDUR",) and values:
+        return {"DataType": "durationDatetime"}
+    return {"DataType": "text",
+            "Length": max((len(str(v).encode("utf-8")) for v in values), default=1)}
+
+
+def _method_key(dataset: str, var: str) -> str | None:
+    """The METHODS key of a derived variable of ``dataset``, or None when it is not derived."""
+    from celltrial.store.sdtm.convert import DERIVED
+
+    if var.endswith("SEQ") and var[:-3] in (dataset, "") and dataset not in TRIAL_DESIGN:
+        return "SEQ"
+    if var not in DERIVED.get(dataset, ()):
+        return None
+    for key in (var, var[len(dataset):], "CLAS" if var.startswith("CMCLAS") else "",
+                "ACTARM" if var.startswith("ACTARM") else ""):
+        if key in METHODS:
+            return key
+    suffix = var[2:]
+    return suffix if suffix in METHODS else ("ORRES" if suffix.startswith("ORRES") else None)
+
+
+def _origin(parent: etree.Element, dataset: str, var: str, method: str | None) -> None:
+    if var in ASSIGNED:
+        _sub(parent, "Origin", DEF, Type="Assigned", Source="Sponsor")
+    elif method is not None:
+        _sub(parent, "Origin", DEF, Type="Derived", Source="Sponsor")
+    elif dataset in TRIAL_DESIGN:
+        _sub(parent, "Origin", DEF, Type="Protocol")
+    else:
+        _sub(parent, "Origin", DEF, Type="Collected", Source="Investigator")
+
+
+def _codelist(parent: etree.Element, name: str, used: set[str]) -> None:
+    codes = ct.codelists()
+    released = name in codes
+    node = _sub(parent, "CodeList", OID=f"CL.{name}", Name=name, DataType="text",
+                def_StandardOID="STD.CT" if released else None,
+                def_IsNonStandard=None if released else "Yes")
+    terms = {t.value: t for t in ct.terms() if t.codelist == name}
+    for value in sorted(used):
+        term = terms[value]
+        item = _sub(node, "EnumeratedItem", CodedValue=value,
+                    def_ExtendedValue="Yes" if term.code is None and released else None)
+        if term.code:
+            _sub(item, "Alias", Context="nci:ExtCodeID", Name=term.code)
+    if released:
+        _sub(node, "Alias", Context="nci:ExtCodeID", Name=codes[name][0])
+
+
+def _value_lists(mdv: etree.Element, datasets: Mapping[str, pd.DataFrame]
+                 ) -> dict[str, list[etree.Element]]:
+    """def:ValueListDef/def:WhereClauseDef of LB and PC --STRESN by --TESTCD; returns the
+    value-level ItemDefs to add after the dataset ItemDefs, by dataset."""
+    items: dict[str, list[etree.Element]] = {}
+    where_clauses = []
+    for dataset in ("LB", "PC"):
+        frame = datasets.get(dataset)
+        if frame is None or frame.empty:
+            continue
+        d = dataset
+        codes = sorted({str(c) for c in _values(frame, f"{d}TESTCD")})
+        if not codes:
+            continue
+        vl = _sub(mdv, "ValueListDef", DEF, OID=f"VL.{d}.{d}STRESN")
+        spec_var = dataset_spec(d).variable(f"{d}STRESN")
+        for order, code in enumerate(codes, start=1):
+            rows = frame[frame[f"{d}TESTCD"] == code]
+            oid = f"IT.{d}.{d}STRESN.{code}"
+            ref = _sub(vl, "ItemRef", ItemOID=oid, OrderNumber=order, Mandatory="No")
+            _sub(ref, "WhereClauseRef", DEF, WhereClauseOID=f"WC.{d}.{d}TESTCD.{code}")
+            where = etree.Element(_q(DEF, "WhereClauseDef"))
+            where.set("OID", f"WC.{d}.{d}TESTCD.{code}")
+            check = _sub(where, "RangeCheck", Comparator="EQ", SoftHard="Soft",
+                         def_ItemOID=f"IT.{d}.{d}TESTCD")
+            _sub(check, "CheckValue").text = code
+            where_clauses.append(where)
+            values = _values(rows, f"{d}STRESN")
+            units = sorted({str(u) for u in _values(rows, f"{d}STRESU")})
+            test = next(iter(_values(rows, f"{d}TEST")), code)
+            item = etree.Element(_q(ODM, "ItemDef"))
+            item.set("OID", oid)
+            item.set("Name", f"{d}STRESN")
+            item.set("SASFieldName", f"{d}STRESN")
+            for key, value in _data_type(spec_var, values).items():
+                item.set(key, str(value))
+            _description(item, f"{test} in standard units ({', '.join(units) or 'no result'})")
+            _origin(item, d, f"{d}STRESN", None)
+            items.setdefault(d, []).append(item)
+    for where in where_clauses:
+        mdv.append(where)
+    return items
+
+
+def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
+               title: str | None = None, created: dt.datetime | None = None) -> bytes:
+    """Define-XML 2.1 of the SDTM ``datasets`` (as :func:`celltrial.store.sdtm.sdtm_datasets`
+    gives them) of ``study_id``; ``title`` is the study description (the protocol title)."""
+    created = created or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    for prefix, uri in (("", ODM), ("def", DEF), ("xlink", XLINK)):
+        etree.register_namespace(prefix, uri)
+    root = etree.Element(_q(ODM, "ODM"))
+    for key, value in (("FileType", "Snapshot"), ("FileOID", f"DEFINE.{study_id}.SDTM"),
+                       ("ODMVersion", "1.3.2"), ("CreationDateTime", created.isoformat()),
+                       ("Originator", "celltrial"), ("SourceSystem", "celltrial")):
+        root.set(key, value)
+    root.set(_q(DEF, "Context"), "Submission")
+    study = _sub(root, "Study", OID=f"ST.{study_id}")
+    glob = _sub(study, "GlobalVariables")
+    _sub(glob, "StudyName").text = study_id
+    _sub(glob, "StudyDescription").text = title or study_id
+    _sub(glob, "ProtocolName").text = study_id
+    mdv = _sub(study, "MetaDataVersion", OID=f"MDV.{study_id}.SDTMIG.{SDTMIG_VERSION}",
+               Name=f"{study_id} SDTMIG {SDTMIG_VERSION} tabulation datasets",
+               def_DefineVersion=DEFINE_VERSION)
+    standards = _sub(mdv, "Standards", DEF)
+    _sub(standards, "Standard", DEF, OID="STD.SDTMIG", Name="SDTMIG", Type="IG",
+         Version=SDTMIG_VERSION, Status="Final")
+    _sub(standards, "Standard", DEF, OID="STD.CT", Name="CDISC/NCI", Type="CT",
+         PublishingSet="SDTM", Version=ct.CT_RELEASE, Status="Final")
+    vlm_items = _value_lists(mdv, datasets)
+    specs: dict[str, SdtmDataset] = {name: dataset_spec(name) for name in datasets}
+    methods: set[str] = set()
+    used: dict[str, set[str]] = {}
+    item_defs: list[etree.Element] = []
+    for name, frame in datasets.items():
+        spec = specs[name]
+        supp = name.startswith("SUPP")
+        group = _sub(mdv, "ItemGroupDef", OID=f"IG.{name}", Name=name,
+                     Repeating="No" if name == "DM" else "Yes",
+                     IsReferenceData="Yes" if name in TRIAL_DESIGN else "No",
+                     SASDatasetName=name, Domain=name[4:] if supp else name,
+                     Purpose="Tabulation",
+                     def_Structure=SUPP_STRUCTURE if supp else STRUCTURES[name],
+                     def_ArchiveLocationID=f"LF.{name}",
+                     def_StandardOID=None if name in CUSTOM else "STD.SDTMIG",
+                     def_IsNonStandard="Yes" if name in CUSTOM else None)
+        _description(group, spec.label)
+        for order, var in enumerate(spec.variables, start=1):
+            method = None if supp else _method_key(name, var.name)
+            if method:
+                methods.add(method)
+            _sub(group, "ItemRef", ItemOID=f"IT.{name}.{var.name}", OrderNumber=order,
+                 Mandatory="Yes" if var.core == "Req" else "No",
+                 KeySequence=spec.key.index(var.name) + 1 if var.name in spec.key else None,
+                 MethodOID=f"MT.{method}" if method else None)
+            values = _values(frame, var.name)
+            item = etree.Element(_q(ODM, "ItemDef"))
+            item.set("OID", f"IT.{name}.{var.name}")
+            item.set("Name", var.name)
+            item.set("SASFieldName", var.name)
+            for key, value in _data_type(var, values).items():
+                item.set(key, str(value))
+            _description(item, var.label)
+            if var.codelist and values:
+                _sub(item, "CodeListRef", CodeListOID=f"CL.{var.codelist}")
+                used.setdefault(var.codelist, set()).update(str(v) for v in values)
+            _origin(item, name, var.name, method)
+            if name in vlm_items and var.name == f"{name}STRESN":
+                _sub(item, "ValueListRef", DEF, ValueListOID=f"VL.{name}.{name}STRESN")
+            item_defs.append(item)
+        _sub(group, "Class", DEF, Name=CLASSES[spec.klass])
+        leaf = _sub(group, "leaf", DEF, ID=f"LF.{name}", xlink_href=f"{name.lower()}.xpt")
+        _sub(leaf, "title", DEF).text = f"{name.lower()}.xpt"
+    for item in item_defs + [i for items in vlm_items.values() for i in items]:
+        mdv.append(item)
+    for codelist in sorted(used):
+        _codelist(mdv, codelist, used[codelist])
+    for key in sorted(methods):
+        method = _sub(mdv, "MethodDef", OID=f"MT.{key}", Name=f"Algorithm for {key}",
+                      Type="Computation")
+        _description(method, METHODS[key])
+    etree.indent(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def write_define(datasets: Mapping[str, pd.DataFrame], study_id: str, folder: str | Path, *,
+                 title: str | None = None) -> Path:
+    """Write ``define.xml`` of ``datasets`` into ``folder`` (beside their XPT files)."""
+    file = Path(folder) / "define.xml"
+    file.write_bytes(define_xml(datasets, study_id, title=title))
+    return file
+
+
+def export_define(store: Any, study_id: str, out_dir: str | Path, *,
+                  country: str | None = None) -> Path:
+    """Write ``define.xml`` of a stored study's SDTM export (the datasets
+    :func:`celltrial.store.xpt.export_xpt` writes with the same ``country``) into ``out_dir``;
+    the study description is its registered title."""
+    from celltrial.store.sdtm import sdtm_datasets
+    from celltrial.store.studies import get_study
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_define(sdtm_datasets(store, study_id, country=country), study_id, out,
+                        title=get_study(store, study_id).title)
