@@ -242,3 +242,26 @@ def test_cd7_safety_summary_in_endpoints_json_and_summary(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert "Early ICAHT (EHA/EBMT 2023): 4 assessed of 6 infused" in text
     assert (tmp_path / "adtox.parquet").exists() and (tmp_path / "adtox.csv").exists()
+
+
+def test_itt_response_rate_counts_non_infused_as_non_responders():
+    """ORR of cd7-zz-phase1 on the hand-made study: responders among the efficacy-evaluable
+    set, and the same responders over the ITT set, where S8 (enrolled, assigned, never
+    infused) is a non-responder."""
+    from celltrial.derive.endpoints import compute_endpoint
+    from celltrial.protocols import load
+
+    domains = make_domains()
+    s8 = domains["DM"].iloc[[0]].assign(USUBJID="S8", SUBJID="S8", ARMCD="DL2",
+                                        RFSTDTC=None, RFPENDTC="2024-03-01")
+    domains["DM"] = pd.concat([domains["DM"], s8], ignore_index=True)
+    protocol = load(STUDY)
+    datasets = derive_datasets(domains, protocol)
+    endpoint = next(e for e in protocol.endpoints if e.derivation in ("orr", "remission_rate"))
+    result = compute_endpoint(datasets, endpoint, protocol)
+    assert result.status == "ok", result.reason
+    itt = result.estimates["itt"]
+    assert itt["n"] == 7 and itt["not_infused"] == 1      # S1-S5, S7 infused; S8 not
+    assert itt["x"] == result.estimates["x"]               # the same responders
+    assert itt["rate"] == pytest.approx(itt["x"] / 7)
+    assert result.n == 6

@@ -212,20 +212,37 @@ def _responders(datasets: Datasets, endpoint: Any, categories: tuple[str, ...]
     return pop, status.isin(categories), rule
 
 
+def _itt_rate(datasets: Datasets, hit: pd.Series) -> dict[str, Any] | None:
+    """The same responders over the intention-to-treat set (ADSL ITTFL): a patient enrolled
+    and assigned a dose level but never infused, or infused and not evaluable, counts as a
+    non-responder (ICH E9 intention-to-treat). None when ADSL has no ITTFL or nobody in it."""
+    adsl = _dataset(datasets, "adsl")
+    if "ITTFL" not in adsl.columns or not (adsl["ITTFL"] == "Y").any():
+        return None
+    itt = adsl.loc[adsl["ITTFL"] == "Y", "USUBJID"]
+    x = int(hit.astype(bool).reindex(itt).fillna(False).sum())
+    n = len(itt)
+    return {"x": x, "n": n, "rate": x / n, "ci": _cp(x, n),
+            "not_infused": int((adsl.loc[adsl["ITTFL"] == "Y", "SAFFL"] != "Y").sum())}
+
+
 def remission_rate(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
-    """Remission (default CR + CRi; params ``categories``, ``at_day``) among efficacy-evaluable."""
+    """Remission (default CR + CRi; params ``categories``, ``at_day``) among efficacy-evaluable;
+    the rate over the intention-to-treat set in ``estimates["itt"]``."""
     categories = tuple(endpoint.params.get("categories") or ("CR", "CRi"))
     pop, hit, rule = _responders(datasets, endpoint, categories)
     return _rate(endpoint, pop, hit, f"in {'/'.join(categories)} ({rule})",
-                 "efficacy-evaluable patients")
+                 "efficacy-evaluable patients", estimates={"itt": _itt_rate(datasets, hit)})
 
 
 def orr(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
-    """Overall response rate (default CR, CRh, CRi, MLFS, PR; params ``categories``, ``at_day``)."""
+    """Overall response rate (default CR, CRh, CRi, MLFS, PR; params ``categories``, ``at_day``)
+    among efficacy-evaluable; the rate over the intention-to-treat set in
+    ``estimates["itt"]``."""
     categories = tuple(endpoint.params.get("categories") or ORR_DEFAULT)
     pop, hit, rule = _responders(datasets, endpoint, categories)
     return _rate(endpoint, pop, hit, f"responding ({'/'.join(categories)}; {rule})",
-                 "efficacy-evaluable patients")
+                 "efficacy-evaluable patients", estimates={"itt": _itt_rate(datasets, hit)})
 
 
 def mrd_threshold(disease: object, params: Mapping[str, Any]) -> float:
@@ -478,6 +495,59 @@ def _loglog_ci(est: float, var: float, z: float) -> tuple[float, float] | None:
     return min(a, b), max(a, b)
 
 
+RELAPSE_COVARIATES: tuple[tuple[str, str, float], ...] = (
+    ("TRT01AN", "dose level (per level)", 1.0),
+    ("BBLAST", "baseline blasts (per 10%)", 10.0),
+)
+"""ADSL covariates of the Fine-Gray regression of relapse: (column, label, unit divisor)."""
+
+
+def relapse_regression(adtte: pd.DataFrame, adsl: pd.DataFrame, paramcd: str = "CIR"
+                       ) -> dict[str, Any]:
+    """Fine-Gray subdistribution hazard regression of relapse (EVNTTYPE 1) with death in
+    remission competing (2) on :data:`RELAPSE_COVARIATES` (``celltrial.stats.finegray``,
+    equal to R ``cmprsk::crr``): coefficients, SEs, subdistribution hazard ratios with Wald
+    95% CIs and p-values. Complete cases only; a covariate constant among them is dropped and
+    named. Not computable (``reason``) with fewer than 2 relapses, no varying covariate, fewer
+    than 3 subjects per covariate, or a fit that does not converge."""
+    from scipy import stats as sps
+
+    from celltrial.stats.finegray import fine_gray
+
+    columns = [c for c, _, _ in RELAPSE_COVARIATES]
+    rows = adtte.loc[adtte["PARAMCD"] == paramcd,
+                     [c for c in adtte.columns if c not in columns]].merge(
+        adsl[["USUBJID", *columns]], on="USUBJID", how="left")
+    complete = rows.dropna(subset=columns)
+    out: dict[str, Any] = {"method": "Fine-Gray subdistribution hazards (R cmprsk::crr), "
+                                     "death in remission competing; Wald 95% CI",
+                           "n": len(complete), "missing_covariates": len(rows) - len(complete)}
+    used = [(c, label, div) for c, label, div in RELAPSE_COVARIATES
+            if complete[c].nunique() > 1]
+    kept = {c for c, _, _ in used}
+    out["dropped_constant"] = [label for c, label, _ in RELAPSE_COVARIATES if c not in kept]
+    relapses = int((complete["EVNTTYPE"] == 1).sum())
+    out["relapses"], out["competing"] = relapses, int((complete["EVNTTYPE"] == 2).sum())
+    if relapses < 2 or not used or len(complete) < 3 * len(used):
+        out["reason"] = (f"{relapses} relapses, {len(complete)} complete cases, {len(used)} "
+                         "varying covariates: too few to fit")
+        return out
+    z = np.column_stack([complete[c].to_numpy(float) / div for c, _, div in used])
+    try:
+        fit = fine_gray(complete["AVAL"].to_numpy(float), complete["EVNTTYPE"].to_numpy(int),
+                        z, names=[label for _, label, _ in used])
+    except NotComputable as exc:
+        out["reason"] = exc.message
+        return out
+    q = float(sps.norm.ppf(1 - (1 - CONF_LEVEL) / 2))
+    out["coefficients"] = [
+        {"covariate": name, "coef": float(b), "se": float(se), "shr": math.exp(b),
+         "shr_ci": (math.exp(b - q * se), math.exp(b + q * se)),
+         "p": float(2 * sps.norm.sf(abs(b / se))) if se > 0 else None}
+        for name, b, se in zip(fit.names, fit.coef, fit.se)]
+    return out
+
+
 def cir(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
     """Cumulative incidence of relapse (Aalen-Johansen, death in remission competing;
     cmprsk::cuminc variance; log(-log) 95% CI), with the CIF of death in remission.
@@ -493,6 +563,7 @@ def cir(datasets: Datasets, endpoint: Any, protocol: Any) -> EndpointResult:
         rule = adtte.loc[adtte["PARAMCD"] == "CIRSENS", "HSCTRULE"].iloc[0]
         sensitivity = {"rule": rule, **_cif_summary(adtte, "CIRSENS", days)}
         sensitivity["estimate"] = sensitivity["relapse"]["estimate"]
+    main["fine_gray"] = relapse_regression(adtte, _dataset(datasets, "adsl"))
     rel, landmark = main["relapse"], main["landmark_day"]
     lo, hi = rel["ci"] if rel["ci"] else (None, None)
     when = (f"by day {landmark:g} after remission" if landmark == days else
