@@ -142,13 +142,16 @@ def test_cut_file_after_written_chunks_writes_nothing(guarded, tmp_path):
 # (variable type, cells cycled over 1,500 rows: good, blank and bad ones)
 COLUMNS = [
     ("int", ["1", " 2 ", "", "2.5", "x", "3.0"]),
+    ("int", ["1", " 2 ", "3.0", "1_0", "-4"]),  # all good: converted as one array
     ("float", ["1.5", "-0", "", "inf", "nan", "1e3", "one"]),
+    ("float", ["1.5", "-0", "1e3", " 2 ", "0.1"]),  # all good: converted as one array
     ("date", ["2024-01-12", "2024-02-30", "", "2024-01-12T08:00", "12/01/2024"]),
     ("text", ["NEUT", " ", "", "neut"]),
 ]
 
 
-@pytest.mark.parametrize(("kind", "cells"), COLUMNS, ids=[c[0] for c in COLUMNS])
+@pytest.mark.parametrize(("kind", "cells"), COLUMNS,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(COLUMNS)])
 def test_long_text_columns_convert_as_row_by_row(kind, cells):
     """Over 1,000 rows of text, each distinct cell is converted once: the values and the
     problems (rows, order) are those of converting 500 rows at a time, row by row."""
@@ -163,4 +166,62 @@ def test_long_text_columns_convert_as_row_by_row(kind, cells):
         by_part += _convert_column(values[start:start + 500].reset_index(drop=True), kind,
                                    source.after(start), "X", problems)
     assert at_once == by_part
+    assert [type(v) for v in at_once] == [type(v) for v in by_part]
+    assert [str(v) for v in at_once] == [str(v) for v in by_part]  # -0.0 stays -0.0
     assert (at_once_problems.count, at_once_problems.lines) == (problems.count, problems.lines)
+
+
+HASHED = [("A", "text"), ("D", "date"), ("N", "int"), ("X", "float"), ("G", "int")]
+
+
+@pytest.mark.parametrize("text", [["S1", "S2", "S3", "S4"], ["a\"b", "é", "tab\there", "x"],
+                                  ["x", None, "y", "z"]], ids=["plain", "escaped", "missing"])
+def test_records_hasher_gives_records_hash(text):
+    """The per-chunk hasher of imports (arrays built once) gives records-v1 of each subject's
+    positions exactly as records_hash, whatever the text needs (escapes, non-ASCII, null)."""
+    import numpy as np
+
+    from celltrial.store.audit import RecordsHasher
+
+    columns = {"A": text, "D": ["2024-01-01", "2024-01-02T08:00", None, "2024-01-03"],
+               "N": [1, 2, 3, 10], "X": [1.5, None, -0.0, 1e300], "G": [0, None, 4, 1]}
+    hasher = RecordsHasher(HASHED, columns)
+    for positions in ([0, 1, 2, 3], [3, 1], [2], []):
+        assert hasher(np.array(positions, dtype=np.int64)) == records_hash(
+            HASHED, columns, positions)
+
+
+@pytest.mark.parametrize("numbers", [[1, 2, 3, 5, 9, 10], [7], [], [4, 2, 3, 3, 1, 8]])
+def test_number_ranges_of_an_array_is_that_of_a_list(numbers):
+    import numpy as np
+
+    from celltrial.store.audit import number_ranges
+
+    assert number_ranges(np.array(numbers, dtype=np.int64)) == number_ranges(numbers)
+
+
+def test_clean_combinations_remembered_across_chunks_change_no_problem():
+    """The LB cross-field check run chunk by chunk with a memo of clean value combinations
+    reports exactly what it reports over the whole frame at once (rows, order, messages)."""
+    from celltrial.store import consistency
+    from celltrial.store.validate import Problems, Source, by_distinct_rows
+
+    lb = make_frames()["LB"]
+    good = lb.iloc[0].to_dict()
+    bad_grade = {**good, "LBTOXGR": 4 if good["LBTOXGR"] != 4 else 0}
+    bad_result = {**good, "LBORRES": "123"}
+    rows = [good, bad_grade, good, bad_result, good, good, bad_grade] * 30
+    columns = {name: [None if pd.isna(row.get(name)) else row.get(name) for row in rows]
+               for name in consistency.LAB_COLUMNS}
+    source = Source("LB.csv", header_lines=1)
+    whole = Problems()
+    consistency.check_lab_results(columns, lambda r, c, v, m: whole.add(source, r, c, v, m))
+    chunked, memo = Problems(), set()
+    for start in range(0, len(rows), 70):
+        part = {name: values[start:start + 70] for name, values in columns.items()}
+        src = source.after(start)
+        by_distinct_rows(consistency.check_lab_results, consistency.LAB_COLUMNS, part,
+                         lambda r, c, v, m, src=src: chunked.add(src, r, c, v, m), memo=memo)
+    assert whole.count == 90
+    assert (chunked.count, chunked.lines) == (whole.count, whole.lines)
+    assert len(memo) == 1  # the one good combination

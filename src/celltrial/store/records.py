@@ -34,12 +34,12 @@ import sqlalchemy as sa
 from celltrial.errors import StoreError
 from celltrial.store.audit import (
     RECORDS_HASH,
+    RecordsHasher,
     append_audit,
     audit_row,
     now,
     number_ranges,
     record_json,
-    records_hash,
     text_of,
 )
 from celltrial.store.domains import DOMAINS, Domain, domain_of
@@ -49,6 +49,7 @@ from celltrial.store.schema import TABLES, Site
 from celltrial.store.studies import get_study
 from celltrial.store.validate import (
     Checked,
+    Memo,
     Problems,
     Source,
     check_existing,
@@ -171,9 +172,11 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
             existing = _stored_keys(connection, domain, study_id)
             counters = _next_seq(existing) if domain.seq else None
             seen: dict[tuple[Any, ...], int] = {}
+            memo: Memo = {}
             counts[domain.name] = 0
             for frame in frames:
-                result = check_frame(domain, frame, study_id, src, problems, next_seq=counters)
+                result = check_frame(domain, frame, study_id, src, problems, next_seq=counters,
+                                     memo=memo)
                 check_existing(result, existing, src, problems)
                 check_subject_locks(connection, study_id, result.columns["USUBJID"],
                                     f"add {domain.name} records", locked=locked)
@@ -204,26 +207,42 @@ def _check_earlier_chunks(result: Checked, seen: dict[tuple[Any, ...], int], sou
     :func:`check_frame` reports them); records this frame's keys in ``seen``."""
     names = result.domain.key
     keys = list(zip(*(result.columns[k] for k in names), strict=True))
-    if seen and not seen.keys().isdisjoint(keys):
+    overlap = bool(seen) and not seen.keys().isdisjoint(keys)
+    if overlap:
         for row, key in enumerate(keys, start=1):
-            if key in seen and not any(part is None for part in key):
+            if key in seen and None not in key:
                 problems.add(source, row, names[-1], key[-1],
                              f"unique per subject ({'+'.join(names)} {key!r} repeats row "
                              f"{seen[key]})")
-    # the first row of each key (dict.fromkeys keeps first positions; check_frame reports
-    # repeats within the frame)
-    first = {key: row for row, key in reversed(list(enumerate(keys, start=1)))}
-    for key, row in first.items():
-        if key not in seen and not any(part is None for part in key):
-            seen[key] = source.number(row)
+    # the file row of each key's first row in this frame (a dict built from the last row to
+    # the first keeps the first; check_frame reports repeats within the frame)
+    first = dict(zip(reversed(keys), range(source.number(len(keys)), source.number(0), -1),
+                     strict=True))
+    if any(None in result.columns[k] for k in names):
+        first = {key: row for key, row in first.items() if None not in key}
+    if overlap:
+        first = {key: row for key, row in first.items() if key not in seen}
+    seen.update(first)
 
 
 def _count_on(counters: dict[str, int], result: Checked) -> None:
     """Raise the per-subject --SEQ counters past this frame's numbers."""
     seq = result.domain.seq
     assert seq is not None
+    subjects, numbers = result.columns["USUBJID"], result.columns[seq]
+    if result.n and None not in subjects and None not in numbers:
+        try:
+            highest = pd.Series(np.asarray(numbers, dtype=np.int64)).groupby(
+                np.asarray(subjects, dtype=object), sort=False).max()
+        except (OverflowError, TypeError, ValueError):
+            pass
+        else:
+            for subject, number in zip(highest.index.tolist(), highest.tolist(), strict=True):
+                if number > counters.get(subject, 0):
+                    counters[subject] = number
+            return
     top: dict[str, int] = {}
-    for subject, number in zip(result.columns["USUBJID"], result.columns[seq], strict=True):
+    for subject, number in zip(subjects, numbers, strict=True):
         if subject is not None and isinstance(number, int) and number > top.get(subject, 0):
             top[subject] = number
     for subject, number in top.items():
@@ -266,16 +285,15 @@ def _subject_groups(result: Checked, src: Source) -> list[tuple[str, str]]:
     numbers = np.asarray(result.columns[seq], dtype=np.int64)
     order = np.lexsort((numbers, codes))
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    variables = [(v.name, v.type) for v in domain.variables]
+    digest = RecordsHasher([(v.name, v.type) for v in domain.variables], result.columns)
     out = []
     for positions in np.split(order, bounds):
-        picked = positions.tolist()
-        rows = [src.number(p + 1) for p in picked]
-        key = (f"USUBJID={subjects[codes[picked[0]]]};{seq}="
-               f"{number_ranges(numbers[positions].tolist())}")
-        new = json.dumps({"records": len(picked),
-                          "rows": f"{src.label} rows {number_ranges(rows)}",
-                          "sha256": records_hash(variables, result.columns, picked),
+        key = (f"USUBJID={subjects[codes[positions[0]]]};{seq}="
+               f"{number_ranges(numbers[positions])}")
+        new = json.dumps({"records": len(positions),
+                          "rows": f"{src.label} rows "
+                                  f"{number_ranges(positions + 1 + src.rows_before)}",
+                          "sha256": digest(positions),
                           "hash": RECORDS_HASH}, separators=(",", ":"))
         out.append((key, new))
     return out

@@ -32,7 +32,13 @@ import pandas as pd
 from celltrial.errors import StoreError
 from celltrial.store import consistency
 from celltrial.store.domains import DOMAINS, Domain, VarType
-from celltrial.store.plausibility import FINDINGS, column_ranges, test_ranges, vocabularies
+from celltrial.store.plausibility import (
+    FINDINGS,
+    column_ranges,
+    required,
+    test_ranges,
+    vocabularies,
+)
 
 MAX_PROBLEMS = 20
 _DTC = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
@@ -198,22 +204,73 @@ def _convert_text(values: pd.Series, convert: Any, kind: VarType, source: Source
                   problems: Problems) -> list[Any]:
     """:func:`_convert_column` for a column of text only (CSV): each distinct text is
     converted once by the same rule, then spread to its rows (same values, same problems)."""
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    array = values.to_numpy(dtype=object)
+    quick = _quick_column(array, kind)
+    if quick is not None:
+        return quick
+    codes, uniques = pd.factorize(array, use_na_sentinel=False)
     converted: list[Any] = []
     bad: list[int] = []
+    same = True
     for index, value in enumerate(uniques.tolist()):
         if is_missing(value):
             converted.append(None)
+            same = False
             continue
         try:
-            converted.append(convert(value))
+            new = convert(value)
         except (ValueError, TypeError, OverflowError):
             converted.append(None)
             bad.append(index)
+            same = False
+            continue
+        converted.append(new)
+        same = same and new is value
     if bad:
         for position in np.flatnonzero(np.isin(codes, bad)).tolist():
             problems.add(source, position + 1, column, uniques[codes[position]], _RULES[kind])
-    return [converted[c] for c in codes.tolist()]
+    if same:  # text kept as read (no blank cell): the column itself
+        return array.tolist()
+    table = np.empty(len(converted), dtype=object)
+    table[:] = converted
+    return table[codes].tolist()
+
+
+def _quick_column(array: np.ndarray, kind: VarType) -> list[Any] | None:
+    """The values :func:`_convert_text` gives a column of text, by whole-column operations,
+    when it has no bad cell; None when unsure (then each distinct text is converted by its
+    rule and the bad ones reported).
+
+    - text: the cells themselves when no distinct cell is blank;
+    - int/float: ``float()`` of every cell at once (what :func:`_as_float` does to each),
+      all finite and, for ``int``, whole; empty cells missing (``None``).
+    """
+    if kind == "text":
+        distinct = dict.fromkeys(array.tolist())
+        if any(not value.strip() for value in distinct):
+            return None
+        return array.tolist()
+    if kind not in ("int", "float"):
+        return None
+    empty = array == ""
+    texts = np.where(empty, "nan", array) if empty.any() else array
+    try:
+        numbers = texts.astype(np.float64)  # float(text) of each, as _as_float
+    except (ValueError, TypeError, OverflowError):
+        return None
+    finite = np.isfinite(numbers)
+    if not np.array_equal(~finite, empty):  # a "nan" or "inf" text, refused as a value
+        return None
+    if kind == "int":
+        whole = numbers[finite]
+        if (np.abs(whole) > 2.0**53).any() or (whole != np.floor(whole)).any():
+            return None
+        out = numbers.astype(object)
+        out[finite] = whole.astype(np.int64).astype(object)
+    else:
+        out = numbers.astype(object)
+    out[empty] = None
+    return out.tolist()
 
 
 def _fmt(number: float) -> str:
@@ -235,9 +292,28 @@ class Checked:
                 for values in zip(*self.columns.values(), strict=True)] if self.n else []
 
 
+def _within(values: list[Any], low: float, high: float) -> bool:
+    """Whether every number of ``values`` (None = missing) is in [low, high] (False when
+    unsure: the caller then checks value by value)."""
+    try:
+        array = np.array(values, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return not bool(np.any((array < low) | (array > high)))
+
+
+Memo = dict[str, set[tuple[Any, ...]]]
+"""Row-wise checks' value combinations already found clean, by check (see
+:func:`by_distinct_rows`): one per domain of an import, carried from chunk to chunk."""
+
+
 def check_frame(domain: Domain, frame: pd.DataFrame, study_id: str, source: Source,
-                problems: Problems, *, next_seq: Mapping[str, int] | None = None) -> Checked:
-    """Validate one frame of ``domain`` (steps 1-4 above, keys within the frame)."""
+                problems: Problems, *, next_seq: Mapping[str, int] | None = None,
+                memo: Memo | None = None) -> Checked:
+    """Validate one frame of ``domain`` (steps 1-4 above, keys within the frame).
+
+    ``memo`` (one per domain of an import, kept across its chunks) lets the row-wise checks
+    skip value combinations an earlier chunk already passed (:func:`by_distinct_rows`)."""
     known = set(domain.columns)
     for column in frame.columns:
         if column not in known:
@@ -256,31 +332,39 @@ def check_frame(domain: Domain, frame: pd.DataFrame, study_id: str, source: Sour
                                                 problems)
         else:
             columns[var.name] = [None] * n
+    # Each loop below runs only where a set or array test of the whole column finds a value
+    # it would report (the same problems, in the same order, at the cost of C loops).
     # study
     studies = columns["STUDYID"]
-    for row, value in enumerate(studies, start=1):
-        if value is not None and value != study_id:
-            problems.add(source, row, "STUDYID", value, f"the study being written "
-                         f"(`{study_id}`)")
+    if set(studies) - {None, study_id}:
+        for row, value in enumerate(studies, start=1):
+            if value is not None and value != study_id:
+                problems.add(source, row, "STUDYID", value, f"the study being written "
+                             f"(`{study_id}`)")
     columns["STUDYID"] = [study_id] * n
     # subject
-    for row, value in enumerate(columns["USUBJID"], start=1):
-        if value is None:
-            problems.add(source, row, "USUBJID", None, "a subject identifier (not empty)")
+    if None in columns["USUBJID"]:
+        for row, value in enumerate(columns["USUBJID"], start=1):
+            if value is None:
+                problems.add(source, row, "USUBJID", None, "a subject identifier (not empty)")
     # vocabularies and ranges
     for name, allowed in vocabularies(domain.name).items():
+        if set(columns[name]) <= {None, *allowed}:
+            continue
         for row, value in enumerate(columns[name], start=1):
             if value is not None and value not in allowed:
                 problems.add(source, row, name, value,
                              f"one of {', '.join(repr(a) for a in allowed)}")
     for name, bound in column_ranges(domain.name).items():
+        if _within(columns[name], bound.low, bound.high):
+            continue
         for row, value in enumerate(columns[name], start=1):
             if value is not None and not bound.low <= value <= bound.high:
                 problems.add(source, row, name, value,
                              f"in [{_fmt(bound.low)}, {_fmt(bound.high)}] {bound.unit}")
     if domain.name in FINDINGS:
         _check_findings(domain, columns, source, problems)
-    check_rows(domain, columns, source, problems)
+    check_rows(domain, columns, source, problems, memo=memo)
     # keys
     if domain.seq is not None:
         if domain.seq not in frame.columns:
@@ -290,12 +374,14 @@ def check_frame(domain: Domain, frame: pd.DataFrame, study_id: str, source: Sour
                 counters[subject] = counters.get(subject, 0) + 1
                 seqs.append(counters[subject])
             columns[domain.seq] = seqs
-        else:
+        elif None in columns[domain.seq]:
             for row, value in enumerate(columns[domain.seq], start=1):
                 if value is None:
                     problems.add(source, row, domain.seq, None, "a whole number (not empty)")
     seen: dict[tuple[Any, ...], int] = {}
     keys = list(zip(*(columns[k] for k in domain.key), strict=True))
+    if len(set(keys)) == len(keys):  # no key repeats
+        return Checked(domain, columns, n)
     for row, key in enumerate(keys, start=1):
         if any(part is None for part in key):
             continue
@@ -312,6 +398,8 @@ def _check_findings(domain: Domain, columns: dict[str, list[Any]], source: Sourc
                     problems: Problems) -> None:
     testcd, result, unit = FINDINGS[domain.name]
     ranges = test_ranges(domain.name)
+    if _findings_clean(columns[testcd], columns[result], columns[unit], ranges):
+        return
     for row, (code, value, given) in enumerate(
             zip(columns[testcd], columns[result], columns[unit], strict=True), start=1):
         expected = ranges.get(code)
@@ -328,20 +416,47 @@ def _check_findings(domain: Domain, columns: dict[str, list[Any]], source: Sourc
                          f"for {code} (a possible value in the standard unit)")
 
 
+def _findings_clean(codes: list[Any], values: list[Any], units: list[Any],
+                    ranges: Mapping[str, Any]) -> bool:
+    """Whether no row of a findings frame has a known test code with a result in another
+    unit than the test's standard one or outside its possible range (a set of the distinct
+    code-unit pairs and array bounds per row; False sends :func:`_check_findings` through
+    the rows)."""
+    if any(code in ranges and unit != ranges[code].unit
+           for code, unit in set(zip(codes, units, strict=True))):
+        return False
+    try:
+        numbers = np.array(values, dtype=float)  # None -> NaN: no result, nothing to check
+    except (TypeError, ValueError, OverflowError):
+        return False
+    bounds = {code: (r.low, r.high) for code, r in ranges.items()}
+    limits = np.array([bounds.get(code, (-np.inf, np.inf)) for code in codes],
+                      dtype=float).reshape(-1, 2)
+    return not bool(np.any((numbers < limits[:, 0]) | (numbers > limits[:, 1])))
+
+
 def check_rows(domain: Domain, columns: dict[str, list[Any]], source: Source,
-               problems: Problems) -> None:
+               problems: Problems, *, memo: Memo | None = None) -> None:
     """Step 6: the cross-field checks of :mod:`celltrial.store.consistency`."""
     def add(row: int | None, column: str, value: Any, rule: str) -> None:
         problems.add(source, row, column, value, rule)
 
-    consistency.check_required(domain, columns, add)
+    memo = {} if memo is None else memo
+    if any(None in columns[name] for name in required(domain.name)):
+        consistency.check_required(domain, columns, add)
     consistency.check_date_order(domain, columns, add)
-    consistency.check_test_code_case(domain, columns, add)
+    testcd = FINDINGS.get(domain.name, (None,))[0]
+    if testcd is not None:
+        by_distinct_rows(lambda cols, found: consistency.check_test_code_case(
+            domain, cols, found), (testcd,), columns, add, memo=memo.setdefault(testcd, set()))
+    else:
+        consistency.check_test_code_case(domain, columns, add)
     if domain.name == "LB":
-        by_distinct_rows(consistency.check_lab_results, consistency.LAB_COLUMNS, columns, add)
+        by_distinct_rows(consistency.check_lab_results, consistency.LAB_COLUMNS, columns, add,
+                         memo=memo.setdefault("LB", set()))
     if domain.name == "AE":
         by_distinct_rows(consistency.check_adverse_events, consistency.AE_COLUMNS, columns,
-                         add)
+                         add, memo=memo.setdefault("AE", set()))
     if domain.name == "CM":
         consistency.check_medications(columns, add)
 
@@ -350,47 +465,53 @@ Check = Any
 """A row-wise check of :mod:`celltrial.store.consistency`: ``check(columns, add)``."""
 
 
+MEMO_LIMIT = 200_000
+"""Most value combinations one check remembers as clean (bounds an import's memory)."""
+
+
 def by_distinct_rows(check: Check, names: tuple[str, ...], columns: dict[str, list[Any]],
-                     add: Any) -> None:
+                     add: Any, *, memo: set[tuple[Any, ...]] | None = None) -> None:
     """Run a row-wise ``check`` that reads only ``names`` once per distinct combination of
     their values, then report each problem on every row holding that combination, in row
     order, with the row's own value: the same problems as ``check(columns, add)``, at the
     cost of the distinct rows (a lab chunk repeats its tests, units, limits and values).
     The rule functions are the check's own; nothing is re-implemented here.
+
+    ``memo`` holds combinations found clean before (earlier chunks of the same import): they
+    are not checked again, and this call adds the clean ones it checks (up to
+    :data:`MEMO_LIMIT`). A check is a function of its row's values alone, so a combination
+    clean once is clean in every row that holds it.
     """
     n = len(columns[names[0]]) if names else 0
-    if n < 64:
+    if n < 64 and memo is None:
         check(columns, add)
         return
-    key = np.zeros(n, dtype=np.int64)
-    for name in names:
-        codes, uniques = pd.factorize(np.asarray(columns[name], dtype=object),
-                                      use_na_sentinel=False)
-        # renumbered after each column: below n * (distinct values + 1), never overflowing
-        key = pd.factorize(key * (len(uniques) + 1) + codes)[0].astype(np.int64)
-    distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    if len(distinct) == n:
+    keys = list(zip(*(columns[name] for name in names), strict=True))
+    distinct = list(dict.fromkeys(keys))  # each combination once, in order of first row
+    if len(distinct) == n and memo is None:
         check(columns, add)
         return
-    picked = first.tolist()
-    sub = {name: [columns[name][i] for i in picked] for name in names}
-    found: list[tuple[int, int, str, Any, str]] = []
+    todo = [combo for combo in distinct if combo not in memo] if memo else distinct
+    if not todo:
+        return
+    sub = {name: [combo[i] for combo in todo] for i, name in enumerate(names)}
+    found: list[tuple[int, tuple[Any, ...], str, str]] = []
 
-    def collect(row: int | None, column: str, value: Any, rule: str) -> None:
-        found.append((len(found), (row or 0) - 1, column, value, rule))
+    def collect(row: int | None, column: str, _value: Any, rule: str) -> None:
+        found.append((len(found), todo[(row or 1) - 1], column, rule))
 
     check(sub, collect)
+    flagged = {combo for _, combo, _, _ in found}
+    if memo is not None and len(memo) < MEMO_LIMIT:
+        memo.update(combo for combo in todo if combo not in flagged)
     if not found:
         return
-    rows_of: dict[int, np.ndarray] = {}
-    flagged = sorted({u for _, u, *_ in found})
-    order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], flagged, side="left")
-    ends = np.searchsorted(inverse[order], flagged, side="right")
-    for u, a, b in zip(flagged, starts.tolist(), ends.tolist(), strict=True):
-        rows_of[u] = order[a:b]
-    spread = [(int(r), index, column, rule)
-              for index, u, column, _value, rule in found for r in rows_of[u]]
+    rows_of: dict[tuple[Any, ...], list[int]] = {combo: [] for combo in flagged}
+    for row, key in enumerate(keys):
+        if key in flagged:
+            rows_of[key].append(row)
+    spread = [(r, index, column, rule)
+              for index, combo, column, rule in found for r in rows_of[combo]]
     for r, _index, column, rule in sorted(spread, key=lambda item: (item[0], item[1])):
         add(r + 1, column, columns[column][r] if column in columns else None, rule)
 
@@ -408,8 +529,10 @@ def check_existing(checked: Checked, existing: set[tuple[Any, ...]], source: Sou
                    problems: Problems) -> None:
     """Keys already stored for this study are duplicates."""
     key_names = checked.domain.key
-    for row, key in enumerate(zip(*(checked.columns[k] for k in key_names), strict=True),
-                              start=1):
+    keys = list(zip(*(checked.columns[k] for k in key_names), strict=True))
+    if not existing or existing.isdisjoint(keys):
+        return
+    for row, key in enumerate(keys, start=1):
         if key in existing:
             problems.add(source, row, key_names[-1], key[-1],
                          f"a new record ({'+'.join(key_names)} {key!r} is already stored)")
