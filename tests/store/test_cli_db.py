@@ -24,7 +24,7 @@ def _csv_folder(path, frames=None):
 def test_init_import_export(db_url, tmp_path):
     result = runner.invoke(app, ["db", "init", "--db", db_url])
     assert result.exit_code == 0, result.output
-    assert "revision 0008" in result.output and all(i in result.output for i in list_ids())
+    assert "revision 0009" in result.output and all(i in result.output for i in list_ids())
     folder = _csv_folder(tmp_path / "in")
     result = runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db", db_url,
                                  "--json"])

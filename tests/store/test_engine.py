@@ -11,7 +11,7 @@ from celltrial.store.schema import metadata
 
 
 def test_init_db_creates_every_table(db_url):
-    assert init_db(db_url) == "0008"
+    assert init_db(db_url) == "0009"
     store = open_store(db_url)
     try:
         tables = set(sa.inspect(store.engine).get_table_names())
@@ -38,7 +38,7 @@ def test_migrated_schema_equals_orm_metadata(db_url):
 
 
 def test_init_db_twice_is_a_no_op(db_url):
-    assert init_db(db_url) == init_db(db_url) == "0008"
+    assert init_db(db_url) == init_db(db_url) == "0009"
 
 
 def test_sqlite_folder_is_created_and_foreign_keys_are_on(tmp_path):

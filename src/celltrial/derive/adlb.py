@@ -68,18 +68,48 @@ def _grade(grade_lab: Callable[..., Any], test: str, value: float, unit: str, ll
     return best, term_used, "; ".join(reasons) if math.isnan(best) else ""
 
 
+def standard_ranges(lb: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """ANRLO/ANRHI: each row's reference range in the standard unit of AVAL (LBSTRESU):
+    LBSTNRLO/HI where given, else LBORNRLO/HI converted from LBORRESU
+    (:func:`celltrial.store.consistency.standard_range`; SDTMIG 3.4 LB: --ORNRLO/HI in the
+    original unit, --STNRLO/HI in the standard unit). Rows in one unit take LBORNRLO/HI as
+    they are; only rows entered in another unit are converted, one distinct row at a time."""
+    from celltrial.store.consistency import standard_range
+
+    orresu, stresu = lb["LBORRESU"].astype(object), lb["LBSTRESU"].astype(object)
+    same = (orresu.isna() | stresu.isna()
+            | (orresu.astype(str) == stresu.astype(str))).to_numpy()
+    limits = []
+    for end in ("LO", "HI"):
+        std, orig = to_number(lb[f"LBSTNR{end}"]), to_number(lb[f"LBORNR{end}"])
+        limits.append(std.where(std.notna(), orig.where(same)).astype(float))
+    lo, hi = limits
+    other = ~same & (lo.isna() | hi.isna()).to_numpy()
+    if other.any():
+        cols = ["LBTESTCD", "LBORRESU", "LBSTRESU", "LBORNRLO", "LBORNRHI", "LBSTNRLO",
+                "LBSTNRHI"]
+        found: dict[tuple[Any, ...], tuple[float | None, float | None]] = {}
+        for index, row in lb.loc[other, cols].iterrows():
+            key = tuple(None if pd.isna(v) else v for v in row)
+            if key not in found:
+                found[key] = standard_range(str(key[0]), *key[1:])
+            lo.loc[index], hi.loc[index] = (np.nan if v is None else v for v in found[key])
+    return lo.astype(float), hi.astype(float)
+
+
 def build_adlb(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame:
     """ADLB from the LB domain and ADSL."""
     from celltrial.clinical import grade_lab
 
     lb = domain(domains, "LB", ("LBSEQ", "LBCAT", "LBTESTCD", "LBTEST", "LBSPEC", "LBSTRESN",
-                                "LBSTRESU", "LBORNRLO", "LBORNRHI", "LBDTC", "LBMETHOD"))
-    lb = attach_subject(lb, adsl)
+                                "LBSTRESU", "LBORRESU", "LBORNRLO", "LBORNRHI", "LBSTNRLO",
+                                "LBSTNRHI", "LBDTC", "LBMETHOD"))
+    anrlo, anrhi = standard_ranges(lb)
+    lb = attach_subject(lb.assign(ANRLO=anrlo, ANRHI=anrhi), adsl)
     adt = to_date(lb["LBDTC"])
     trtsdt = pd.to_datetime(lb["TRTSDT"]).astype("datetime64[us]")
     out = lb.assign(PARAMCD=lb["LBTESTCD"], PARAM=lb["LBTEST"], AVAL=to_number(lb["LBSTRESN"]),
-                    AVALU=lb["LBSTRESU"], ADT=adt, ADY=days_between(adt, trtsdt),
-                    ANRLO=to_number(lb["LBORNRLO"]), ANRHI=to_number(lb["LBORNRHI"]))
+                    AVALU=lb["LBSTRESU"], ADT=adt, ADY=days_between(adt, trtsdt))
     out = out.sort_values(["USUBJID", "PARAMCD", "ADY"], ignore_index=True)
     out = out.assign(SPECKEY=out["LBSPEC"].astype(object).fillna("").astype(str))
     key = ["USUBJID", "PARAMCD", "SPECKEY"]

@@ -468,7 +468,8 @@ DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = {
     "AE": _cols("AE", "AETERM", "AEDECOD", "AETOXGR", "AETOXSCL", "AESTDTC", "AEENDTC", "AESER",
                 "AEREL", "AEOUT"),
     "LB": _cols("LB", "LBCAT", "LBTESTCD", "LBTEST", "LBSPEC", "LBORRES", "LBORRESU", "LBSTRESN",
-                "LBSTRESU", "LBORNRLO", "LBORNRHI", "LBTOXGR", "LBDTC", "LBMETHOD"),
+                "LBSTRESU", "LBORNRLO", "LBORNRHI", "LBSTNRLO", "LBSTNRHI", "LBTOXGR", "LBDTC",
+                "LBMETHOD"),
     "VS": _cols("VS", "VSTESTCD", "VSSTRESN", "VSSTRESU", "VSDTC"),
     "XC": _cols("XC", "XCDTC", "XCTEMP", "XCFEVMSK", "XCHYPOT", "XCOXY", "XCICE", "XCLOC",
                 "XCSEIZ", "XCMOTOR", "XCEDEMA", "XCCRSGR", "XCICAGR"),
@@ -546,7 +547,8 @@ def subject_records(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, ind
     rows.add("LB", usubjid, LBCAT="MARROW", LBTESTCD="BLAST", LBTEST=blast_test.name,
              LBSPEC="BONE MARROW", LBORRES=f"{pt['marrow_blast_pct']:.1f}", LBORRESU="%",
              LBSTRESN=float(pt["marrow_blast_pct"]), LBSTRESU="%", LBORNRLO=0.0, LBORNRHI=5.0,
-             LBTOXGR=None, LBDTC=_iso(day0, screen_day), LBMETHOD="MORPHOLOGY")
+             LBSTNRLO=0.0, LBSTNRHI=5.0, LBTOXGR=None, LBDTC=_iso(day0, screen_day),
+             LBMETHOD="MORPHOLOGY")
     dm = {"SUBJID": f"{index + 1:03d}", "SITEID": site, "AGE": int(pt["age_years"]),
           "AGEU": "YEARS", "SEX": pt["sex"], "DISEASE": pt["diagnosis"],
           "RFICDTC": _iso(day0, consent)}
@@ -1407,7 +1409,8 @@ def _lab_row(rows: _Rows, usubjid: str, day0: dt.date, day: int, test: LabTest, 
     rows.add("LB", usubjid, LBCAT=test.category, LBTESTCD=test.code, LBTEST=test.name,
              LBSPEC=spec, LBORRES=text if text is not None else f"{value:g}",
              LBORRESU=test.unit, LBSTRESN=float(value), LBSTRESU=test.unit,
-             LBORNRLO=test.low, LBORNRHI=test.high, LBTOXGR=grade,
+             LBORNRLO=test.low, LBORNRHI=test.high, LBSTNRLO=test.low, LBSTNRHI=test.high,
+             LBTOXGR=grade,
              LBDTC=_iso(day0, day), LBMETHOD=method)
     return grade
 

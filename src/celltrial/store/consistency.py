@@ -184,6 +184,43 @@ def result_in_original_unit(code: str, stresn: float, stresu: str | None,
     return convert(analyte, stresn, stresu, orresu)
 
 
+def _in_unit(code: str, value: float | None, unit: str | None, to_unit: str | None
+             ) -> float | None:
+    """``value`` of test ``code`` in ``unit`` expressed in ``to_unit`` (None when either is
+    missing or the units cannot be related)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if unit is None or to_unit is None or _same_unit(unit, to_unit):
+        return float(value)
+    analyte = _analyte(code)
+    if analyte is None:
+        return None
+    from celltrial.clinical.units import convert
+
+    try:
+        return convert(analyte, float(value), unit, to_unit)
+    except CelltrialError:
+        return None
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def standard_range(code: str, orresu: str | None, stresu: str | None,
+                   ornrlo: float | None, ornrhi: float | None,
+                   stnrlo: float | None = None, stnrhi: float | None = None
+                   ) -> tuple[float | None, float | None]:
+    """The reference range of one LB row in its standard unit (``LBSTRESU``), as LLN/ULN for
+    grading ``LBSTRESN``: ``LBSTNRLO``/``LBSTNRHI`` where given, else ``LBORNRLO``/``LBORNRHI``
+    converted from ``LBORRESU`` (SDTMIG 3.4 LB: --ORNRLO/--ORNRHI are in the original unit,
+    --STNRLO/--STNRHI in the standard unit; conversion factors of
+    :mod:`celltrial.clinical.units`). None for a limit not given or not convertible."""
+    lo = float(stnrlo) if _given(stnrlo) else _in_unit(code, ornrlo, orresu or stresu, stresu)
+    hi = float(stnrhi) if _given(stnrhi) else _in_unit(code, ornrhi, orresu or stresu, stresu)
+    return lo, hi
+
+
 def results_agree(orres: Decimal, in_original: float) -> bool:
     """``in_original`` rounds to ``orres`` at the digits ``orres`` gives (half a unit of its
     last digit, plus a relative 1e-9 for binary floating point)."""
@@ -198,18 +235,43 @@ def _fmt(number: float) -> str:
 
 
 LAB_COLUMNS = ("LBTESTCD", "LBORRES", "LBORRESU", "LBSTRESN", "LBSTRESU", "LBORNRLO",
-               "LBORNRHI", "LBTOXGR")
+               "LBORNRHI", "LBSTNRLO", "LBSTNRHI", "LBTOXGR")
 """The columns :func:`check_lab_results` reads."""
 
 
+def _ranges_agree(code: str, orresu: str | None, stresu: str | None, original: Any,
+                  standard: Any) -> bool:
+    """A limit in LBORRESU and the same limit in LBSTRESU agree (relative 1e-6, the digits
+    a converted limit keeps); True when either is missing or the units cannot be related."""
+    if not (_given(original) and _given(standard)):
+        return True
+    converted = _in_unit(code, float(original), orresu or stresu, stresu)
+    if converted is None:
+        return True
+    return abs(converted - float(standard)) <= 1e-6 * max(abs(converted), abs(standard)) + 1e-12
+
+
 def check_lab_results(columns: Columns, add: Add) -> None:
-    """LBORRES vs LBSTRESN (units converted), and LBTOXGR vs the CTCAE v5.0 grade."""
+    """LBORRES vs LBSTRESN (units converted), LBORNRLO/HI vs LBSTNRLO/HI (the same range in
+    the two units), and LBTOXGR vs the CTCAE v5.0 grade (with the standard-unit range)."""
     rows = zip(columns["LBTESTCD"], columns["LBORRES"], columns["LBORRESU"],
                columns["LBSTRESN"], columns["LBSTRESU"], columns["LBORNRLO"],
-               columns["LBORNRHI"], columns["LBTOXGR"], strict=True)
-    for row, (code, orres, orresu, stresn, stresu, lln, uln, grade) in enumerate(rows, 1):
-        if stresn is None or code is None:
+               columns["LBORNRHI"], columns["LBSTNRLO"], columns["LBSTNRHI"],
+               columns["LBTOXGR"], strict=True)
+    for row, (code, orres, orresu, stresn, stresu, ornrlo, ornrhi, stnrlo, stnrhi,
+              grade) in enumerate(rows, 1):
+        if code is None:
             continue
+        for orig, std, end in ((ornrlo, stnrlo, "LO"), (ornrhi, stnrhi, "HI")):
+            if not _ranges_agree(code, orresu, stresu, orig, std):
+                converted = _in_unit(code, float(orig), orresu or stresu, stresu)
+                add(row, f"LBSTNR{end}", std,
+                    f"LBORNR{end} `{_fmt(float(orig))}` {orresu or ''} expressed in "
+                    f"{stresu} ({_fmt(converted or 0.0)}; SDTMIG 3.4: LBORNR{end} is in the "
+                    f"original unit, LBSTNR{end} the same limit in the standard unit)")
+        if stresn is None:
+            continue
+        lln, uln = standard_range(code, orresu, stresu, ornrlo, ornrhi, stnrlo, stnrhi)
         if orres is not None:
             original = _decimal(orres)
             if original is not None:

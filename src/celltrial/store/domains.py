@@ -133,6 +133,8 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
         ("LBSTRESU", "text", "Standard Units"),
         ("LBORNRLO", "float", "Reference Range Lower Limit in Orig Unit"),
         ("LBORNRHI", "float", "Reference Range Upper Limit in Orig Unit"),
+        ("LBSTNRLO", "float", "Reference Range Lower Limit-Std Units"),
+        ("LBSTNRHI", "float", "Reference Range Upper Limit-Std Units"),
         ("LBTOXGR", "int", "Standard Toxicity Grade"),
         ("LBDTC", "date", "Date/Time of Specimen Collection"),
         ("LBMETHOD", "text", "Method of Test or Examination"),

@@ -10,8 +10,9 @@ mapped back to the field the user typed it in.
 Labs (LB): ``test`` (LBTESTCD with a CTCAE term), ``value``, ``unit`` (default the standard
 unit), ``lln``, ``uln``, ``date``; graded with ``grade_lab`` (tests with two directions, e.g.
 potassium, graded both ways and the worse kept, as ADLB does). Stored: LBORRES/LBORRESU as
-typed, LBSTRESN/LBSTRESU in the standard unit, LBORNRLO/LBORNRHI converted to the standard
-unit (so that ADLB grades the stored row as it was graded here), LBTOXGR the grade.
+typed, LBSTRESN/LBSTRESU in the standard unit, the reference range as typed in LBORNRLO/LBORNRHI
+(the unit entered) and converted to the standard unit in LBSTNRLO/LBSTNRHI (SDTMIG 3.4 LB; so
+that ADLB grades the stored row as it was graded here), LBTOXGR the grade.
 
 CRS/ICANS observations (XC): the vocabulary of ``grade_crs``/``grade_icans``; the ICE score
 is given whole (``ice_score``) or by its five items. XCCRSGR and XCICAGR are the grades.
@@ -108,6 +109,7 @@ FIELDS: dict[str, dict[str, str]] = {
            "outcome": "AEOUT"},
 }
 _EXTRA_COLUMNS = {"LBSTRESU": "unit", "LBORRES": "value", "LBTOXGR": "value",
+                  "LBSTNRLO": "lln", "LBSTNRHI": "uln",
                   "XCCRSGR": "date", "XCICAGR": "date"}
 
 CORRECTABLE: dict[str, tuple[str, ...]] = {
@@ -287,8 +289,8 @@ def build_lab(data: Mapping[str, Any]) -> tuple[dict[str, Any], LabResult]:
         raise FieldErrors({_grader_field(exc, fields, "value"): exc.message}) from exc
     record = {"LBCAT": test.category, "LBTESTCD": test.code, "LBTEST": test.name,
               "LBSPEC": specimen or "BLOOD", "LBORRES": _fmt(value), "LBORRESU": unit,
-              "LBSTRESN": std[0], "LBSTRESU": test.unit, "LBORNRLO": std[1],
-              "LBORNRHI": std[2], "LBTOXGR": result.grade, "LBDTC": date}
+              "LBSTRESN": std[0], "LBSTRESU": test.unit, "LBORNRLO": lln, "LBORNRHI": uln,
+              "LBSTNRLO": std[1], "LBSTNRHI": std[2], "LBTOXGR": result.grade, "LBDTC": date}
     return record, result
 
 
@@ -495,6 +497,9 @@ ENTRY_DOMAINS = {"labs": "LB", "observations": "XC", "adverse-events": "AE"}
 
 # ---------------------------------------------------------------- corrections
 def _regrade_lab(record: dict[str, Any]) -> dict[str, Any]:
+    """The derived fields of a corrected LB record: the grade of LBSTRESN with the range in
+    the standard unit, LBORRES as LBSTRESN expressed in the unit entered (LBORRESU), and
+    LBSTNRLO/HI as LBORNRLO/HI (the unit entered) converted to the standard unit."""
     test = LAB_TESTS.get(record.get("LBTESTCD") or "")
     value = record.get("LBSTRESN")
     if test is None or value is None:
@@ -505,14 +510,20 @@ def _regrade_lab(record: dict[str, Any]) -> dict[str, Any]:
                                   or not math.isfinite(given)):
             raise FieldErrors({name: f"Invalid `{name}`: got `{given!r}`, must be a number"})
     unit = record.get("LBSTRESU") or test.unit
+    entered = record.get("LBORRESU") or unit
     try:
-        result = grade_lab_test(test, float(value), unit, _opt(record.get("LBORNRLO")),
-                                _opt(record.get("LBORNRHI")))
+        original, lln, uln = (None if v is None else convert(test.analyte, float(v), a, b)
+                              for v, a, b in ((value, unit, entered),
+                                              (_opt(record.get("LBORNRLO")), entered, unit),
+                                              (_opt(record.get("LBORNRHI")), entered, unit)))
+        result = grade_lab_test(test, float(value), unit, lln, uln)
     except CelltrialError as exc:
         field = {"lln": "LBORNRLO", "uln": "LBORNRHI"}.get(
             _grader_field(exc, ("value", "lln", "uln"), "value"), "LBSTRESN")
         raise FieldErrors({field: exc.message}) from exc
-    return {"LBTOXGR": result.grade, "LBORRES": _fmt(float(value)), "LBORRESU": unit}
+    assert original is not None
+    return {"LBTOXGR": result.grade, "LBORRES": _fmt(original), "LBORRESU": entered,
+            "LBSTNRLO": lln, "LBSTNRHI": uln}
 
 
 def _opt(value: Any) -> float | None:

@@ -193,9 +193,35 @@ def _xc(xc: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _standard_ranges(lb: pd.DataFrame) -> pd.DataFrame:
+    """LBSTNRLO/LBSTNRHI as stored, or where empty LBORNRLO/HI converted from LBORRESU to
+    LBSTRESU (:func:`celltrial.store.consistency.standard_range`; rows written before
+    migration 0009 have only the original-unit range)."""
+    from celltrial.store.consistency import standard_range
+
+    out = lb.copy()
+    for var in ("LBSTNRLO", "LBSTNRHI"):
+        if var not in out.columns:
+            out[var] = None
+    cols = ["LBTESTCD", "LBORRESU", "LBSTRESU", "LBORNRLO", "LBORNRHI", "LBSTNRLO",
+            "LBSTNRHI"]
+    los, his = [], []
+    for row in out[cols].itertuples(index=False):
+        values = [None if _missing(v) else v for v in row]
+        lo, hi = (standard_range(str(values[0]), *values[1:]) if values[0] is not None
+                  else (None, None))
+        los.append(lo)
+        his.append(hi)
+    out["LBSTNRLO"] = pd.Series(los, index=out.index, dtype=float)
+    out["LBSTNRHI"] = pd.Series(his, index=out.index, dtype=float)
+    return out
+
+
 def _finding(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Recode and derive the variables of a findings, events or interventions domain."""
     out = frame.copy()
+    if name == "LB":  # in the store's units, before they are recoded to CDISC CT
+        out = _standard_ranges(out)
     d = name
     if f"{d}ORRESU" in out:
         out[f"{d}ORRESU"] = _text_map(out[f"{d}ORRESU"], recode.UNITS.to_ct)

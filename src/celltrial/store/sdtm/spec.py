@@ -146,6 +146,8 @@ SDTM: dict[str, SdtmDataset] = {d.name: d for d in (
         _v("LBORNRLO", "Reference Range Lower Limit in Orig Unit", core="Exp"),
         _v("LBORNRHI", "Reference Range Upper Limit in Orig Unit", core="Exp"),
         *_finding_results("LB", orres=False),
+        _v("LBSTNRLO", "Reference Range Lower Limit-Std Units", "Num", "Exp"),
+        _v("LBSTNRHI", "Reference Range Upper Limit-Std Units", "Num", "Exp"),
         _v("LBSPEC", "Specimen Type", codelist="SPECTYPE"),
         _v("LBMETHOD", "Method of Test or Examination", codelist="METHOD"),
         _v("LBTOXGR", "Standard Toxicity Grade"),
