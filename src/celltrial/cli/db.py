@@ -176,6 +176,11 @@ def export(
     queries: bool = typer.Option(
         False, "--queries", help="Also write queries.csv: every monitoring query of the "
                                  "study with its status, answer and closing note."),
+    signatures: bool = typer.Option(
+        False, "--signatures", help="Also write signatures.csv (every electronic signature "
+                                    "with meaning, printed name, UTC time, content hash and "
+                                    "whether it is still valid) and committee_decisions.csv "
+                                    "(the dose-escalation committee's decisions)."),
     db: str | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the files as JSON."),
 ) -> None:
@@ -205,6 +210,12 @@ def export(
                 from celltrial.store.queries import export_queries_csv
 
                 files = [*files, export_queries_csv(store, study, out)]
+            if signatures:
+                from celltrial.store.committee import export_decisions_csv
+                from celltrial.store.signatures import export_signatures_csv
+
+                files = [*files, export_signatures_csv(store, study, out),
+                         export_decisions_csv(store, study, out)]
             records = {k: v for k, v in count_records(store, study).items()
                        if v or k == "DM"}
         finally:

@@ -42,6 +42,9 @@ def add_user(
                                     "(investigator, coordinator; monitor: none = all sites)."),
     password_stdin: bool = typer.Option(False, "--password-stdin",
                                         help="Read the password from the first line of stdin."),
+    full_name: str | None = typer.Option(
+        None, "--full-name", help="The person's printed name, shown with their electronic "
+                                  "signatures (21 CFR 11.50); needed to sign."),
     db: str | None = DB_OPTION,
 ) -> None:
     """Add a user; the password is prompted twice (hidden) or read from stdin.
@@ -49,16 +52,20 @@ def add_user(
     Password policy: at least 12 characters, not the user name, not a common password."""
     from celltrial.store import add_user as store_add_user
     from celltrial.store import open_store
+    from celltrial.store.signatures import set_full_name
 
     password = _read_password(password_stdin)
     with user_errors():
         store = open_store(db)
         try:
             user = store_add_user(store, username, role, password, site=site, by="cli")
+            if full_name is not None:
+                set_full_name(store, username, full_name, by="cli", source="cli")
         finally:
             store.close()
     console.print(f"User [bold]{user.username}[/] added: role {user.role}"
-                  + (f", site {user.site_id}" if user.site_id else ", all sites"))
+                  + (f", site {user.site_id}" if user.site_id else ", all sites")
+                  + (f", full name {' '.join(full_name.split())}" if full_name else ""))
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -518,6 +518,14 @@ def _subject_state(connection: sa.Connection, study_id: str, usubjid: str
     return (None if row is None else dict(row._mapping)), failed
 
 
+def enrolment_problem(store: Store, study_id: str, usubjid: str) -> str | None:
+    """Why the subject cannot be enrolled now whatever the dose (:func:`screening_problem`
+    on the stored DM and DS), or None."""
+    with read_connection(store.engine) as connection:
+        dm, failed = _subject_state(connection, study_id, usubjid)
+    return screening_problem(dm, failed)
+
+
 def enrol(store: Store, protocol: Any, usubjid: str, dose_level: str, *, user: str,
           source: str = "api") -> dict[str, Any]:
     """Enrol a screened subject at ``dose_level`` (a dose level id) when it is the level
@@ -576,7 +584,8 @@ def export_decisions_csv(store: Store, study_id: str, out_dir: Any) -> Any:
 
 __all__ = ["ACTIONS", "COMMITTEE", "CommitteeRule", "DecisionRefused", "DecisionView",
            "EnrolmentRefused", "Level", "Opening", "Review", "committee_decisions",
-           "decision_problem", "decisions", "dose_opened", "enrol", "export_decisions_csv",
+           "decision_problem", "decisions", "dose_opened", "enrol", "enrolment_problem",
+           "export_decisions_csv",
            "get_decision", "levels_of", "opening", "quorum_met", "record_decision", "review",
            "review_study", "screened_subjects", "screening_problem", "sign_decision",
            "start_dose", "SignatureRefused"]

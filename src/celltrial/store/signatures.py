@@ -306,6 +306,14 @@ def set_full_name(store: Store, username: str, full_name: str, *, by: str,
             source=source))
 
 
+def full_names(store: Store) -> dict[str, str | None]:
+    """User name -> the printed name recorded for their signatures (None: not recorded)."""
+    users = User.__table__
+    with read_connection(store.engine) as connection:
+        return {row.username: row.full_name for row in connection.execute(
+            sa.select(users.c.username, users.c.full_name))}
+
+
 # ---------------------------------------------------------------- signing
 def _check_meaning(object_type: str, meaning: str) -> None:
     if object_type not in OBJECTS:

@@ -1,7 +1,8 @@
 """The administrators' page ``/admin/users``: every user with role, site, status, last login
 and failed logins; reset a password (the policy applies; the user's sessions are revoked),
 disable an account (its sessions revoked) or enable it, unlock an account that failed logins
-locked. Only roles whose rule has ``users`` (admin) reach it, others get 403; every action is
+locked, record the printed name shown with a user's electronic signatures. Only roles whose
+rule has ``users`` (admin) reach it, others get 403; every action is
 a POST carrying the session's CSRF token and writes an audit row
 (:mod:`celltrial.store.users`, ``append_audit``).
 """
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from celltrial.errors import StoreError
 from celltrial.store import UserInfo
+from celltrial.store.signatures import full_names, set_full_name
 from celltrial.store.users import (
     get_account,
     list_users,
@@ -31,7 +33,7 @@ from celltrial.web.data import NotFound
 from celltrial.web.sessions import active_session
 
 router = APIRouter(prefix="/admin")
-ACTIONS = ("password", "disable", "enable", "unlock")
+ACTIONS = ("password", "disable", "enable", "unlock", "name")
 
 
 def stamp(at: dt.datetime | None) -> str:
@@ -53,6 +55,7 @@ def _page(request: Request, *, status_code: int = 200, error: str | None = None,
     notice = request.session.pop("notice", None)
     return render(request, "admin_users.html", status_code=status_code,
                   users=list_users(store_of(request)), stamp=stamp, notice=notice,
+                  full_names=full_names(store_of(request)),
                   error=error, error_user=error_user)
 
 
@@ -103,6 +106,11 @@ async def _apply(request: Request, action: str, username: str, admin: UserInfo, 
                                  reason=reason or "password reset by an administrator",
                                  keep_session=own.key if own else None))
         return f"Password of {username} reset; {revoked} session(s) ended."
+    if action == "name":  # the printed name shown with signatures (21 CFR 11.50)
+        name = str(form.get("full_name") or "")
+        await run_in_threadpool(lambda: set_full_name(store, username, name, by=by,
+                                                      source="web"))
+        return f"Full name of {username} recorded: {' '.join(name.split())}."
     if action == "disable":
         if username == admin.username:
             raise StoreError("Invalid `username`: got your own account, must be another "

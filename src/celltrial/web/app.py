@@ -2,7 +2,8 @@
 max_body=None, settings=None)``.
 
 Run with ``celltrial web serve`` (uvicorn). The database must exist (``celltrial db init``,
-at migration 0006 or later: sessions, queries and locks live in the store).
+at migration 0008 or later: sessions, queries, locks, signatures and committee decisions live
+in the store).
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     from celltrial.web import path_pages  # the subject's path (issue 10)
 
     app.include_router(path_pages.router)  # before pages: its {kind}/new is generic
+    from celltrial.web import committee, signing  # issue 15 parts 4-5
+
+    app.include_router(committee.router)  # before pages: .../enrol, .../sign
+    app.include_router(committee.api_router)
+    app.include_router(signing.router)
+    app.include_router(signing.api_router)
+    signing.install(pages.templates)  # the subject page lists the subject's signatures
     app.include_router(pages.router)
 
     @app.exception_handler(LoginRequired)

@@ -79,6 +79,40 @@ def bodies() -> dict[tuple[str, str], dict[str, Any]]:
             {"level": {"type": "string", "enum": ["record", "subject", "study"]},
              "locked": {"type": "boolean"}, **_RECORD_REF, "reason": reason},
             ("level", "locked")),
+        **signature_bodies(),
+    }
+
+
+def signature_bodies() -> dict[tuple[str, str], dict[str, Any]]:
+    """The bodies of electronic signatures, committee decisions and enrolment (the user name
+    and password re-entered at every signing, 21 CFR 11.200)."""
+    from celltrial.store.committee import ACTIONS
+    from celltrial.store.signatures import OBJECTS
+
+    signer = {"username": {"type": "string", "description": "the signed-in user's name, "
+                                                            "entered again"},
+              "password": {"type": "string", "format": "password"}}
+    meanings = sorted({m for ms in OBJECTS.values() for m in ms})
+    return {
+        ("post", "/api/studies/{study_id}/signatures"): _object(
+            {"object": {"type": "string", "enum": ["casebook", "record"]},
+             **_RECORD_REF, "meaning": {"type": "string", "enum": meanings}, **signer},
+            ("object", "usubjid", "meaning", "username", "password")),
+        ("post", "/api/studies/{study_id}/committee/decisions"): _object(
+            {"action": {"type": "string", "enum": list(ACTIONS)},
+             "dose_level": {"type": ["string", "null"],
+                            "description": "the dose level id it opens (none for stop)"},
+             "reason": {"type": "string", "description": "required when the decision "
+                                                         "differs from the recommendation"},
+             "seen": _object({"action": {"type": "string"},
+                              "dose": {"type": ["integer", "null"]}}), **signer},
+            ("action", "username", "password")),
+        ("post", "/api/studies/{study_id}/committee/decisions/{decision_id}/signatures"):
+            _object(signer, ("username", "password")),
+        ("post", "/api/studies/{study_id}/enrolments"): _object(
+            {"usubjid": _RECORD_REF["usubjid"],
+             "dose_level": {"type": "string", "description": "the dose level id open now"}},
+            ("usubjid", "dose_level")),
     }
 
 
