@@ -49,7 +49,7 @@ def report_study(store: Any, protocol: Any, out_dir: Path, *, page_size: str = "
     analysis_dir = out_dir / "analysis"
     write_analysis(analysis, analysis_dir)
     step(REPORT_STEPS[2])
-    write_escalation(domains, protocol, analysis_dir)
+    write_escalation(domains, protocol, analysis_dir, store=store)
     n_subjects = len(domains.get("DM", ()))
     files = build_report(protocol, analysis_dir, out_dir / "report",
                          data_note=f"{n_subjects} subjects read from the study database",
@@ -58,9 +58,12 @@ def report_study(store: Any, protocol: Any, out_dir: Path, *, page_size: str = "
     return analysis, files
 
 
-def write_escalation(domains: Any, protocol: Any, analysis_dir: Path) -> Path | None:
+def write_escalation(domains: Any, protocol: Any, analysis_dir: Path, *,
+                     store: Any = None) -> Path | None:
     """The escalation history (``celltrial.conduct.escalation_history``: every cohort with the
-    decision in force before it, deviations, the decision now) as ``escalation.json``."""
+    decision in force before it, deviations, the decision now) as ``escalation.json``; with
+    ``store``, also the dose-escalation committee's decisions with their signers under
+    ``"committee"`` (:mod:`celltrial.report.committee`)."""
     import json
 
     from celltrial.conduct import escalation_history
@@ -70,8 +73,14 @@ def write_escalation(domains: Any, protocol: Any, analysis_dir: Path) -> Path | 
         history = escalation_history(domains, protocol)
     except NotComputable:
         return None
+    body = history.as_dict()
+    if store is not None:
+        from celltrial.report.committee import decisions_json
+        from celltrial.store.committee import committee_decisions
+
+        body["committee"] = decisions_json(committee_decisions(store, str(protocol.id)))
     path = analysis_dir / "escalation.json"
-    path.write_text(json.dumps(history.as_dict(), indent=2, default=int), encoding="utf-8")
+    path.write_text(json.dumps(body, indent=2, default=int), encoding="utf-8")
     return path
 
 
