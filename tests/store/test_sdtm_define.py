@@ -181,3 +181,56 @@ def test_export_define_of_a_stored_study_describes_its_xpt_export(store, tmp_pat
     assert {"TS", "TV", "TE", "TA", "TI", "DM"} <= {
         g.get("Name") for g in doc.iterfind(".//odm:ItemGroupDef", NS)}
     assert doc.find(".//odm:StudyDescription", NS).text == load("cd7-zz-phase1").title
+
+
+def test_define_html_renders_the_xml_without_a_stylesheet(virtual_exports):
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        """Rows of each table by its id, as lists of cell texts."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: dict[str, list[list[str]]] = {}
+            self.current: str | None = None
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.current = dict(attrs).get("id")
+                self.tables.setdefault(self.current, [])
+            elif tag == "tr":
+                self.tables[self.current].append([])
+            elif tag == "td":
+                self.cell = []
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+        def handle_endtag(self, tag):
+            if tag == "td":
+                self.tables[self.current][-1].append("".join(self.cell).strip())
+                self.cell = None
+
+    study = "nct04762485"
+    folder = virtual_exports.folder(study, "xpt")
+    doc = etree.parse(str(folder / "define.xml")).getroot()
+    parser = Tables()
+    parser.feed((folder / "define.html").read_text(encoding="utf-8"))
+    tables = parser.tables
+    items = {i.get("OID"): i for i in doc.iterfind(".//odm:ItemDef", NS)}
+    for group in doc.iterfind(".//odm:ItemGroupDef", NS):
+        rows = [r for r in tables[group.get("OID")] if r]
+        names = [items[r.get("ItemOID")].get("Name")
+                 for r in group.iterfind("odm:ItemRef", NS)]
+        assert [r[0] for r in rows if not r[0].startswith("where ")] == names
+        vlm = [r[0] for r in rows if r[0].startswith("where ")]
+        if group.get("Name") in ("LB", "PC"):  # value-level rows under --STRESN
+            name = group.get("Name")
+            assert vlm and all(v.startswith(f"where {name}TESTCD = ") for v in vlm)
+            at = [r[0] for r in rows].index(f"{name}STRESN")
+            assert [r[0] for r in rows[at + 1:at + 1 + len(vlm)]] == vlm
+    for codelist in doc.iterfind(".//odm:CodeList", NS):
+        values = [e.get("CodedValue") for e in codelist.iterfind("odm:EnumeratedItem", NS)]
+        assert [r[0] for r in tables[codelist.get("OID")] if r] == values

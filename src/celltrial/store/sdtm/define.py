@@ -25,11 +25,15 @@ tests/store/test_sdtm_define.py against the schema frozen in tests/fixtures/cdis
   ``EnumeratedItem`` with its NCI code (``Alias Context="nci:ExtCodeID"``) or
   ``def:ExtendedValue="Yes"`` for a declared sponsor extension;
 - ``MethodDef`` for every derivation the export makes (docs/data-model.md, SDTM section).
+
+:func:`define_html` renders the XML as plain HTML (no XSL stylesheet needed): standards,
+datasets, variables with their value-level metadata, codelists and methods.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 import re
 import xml.etree.ElementTree as etree
@@ -334,11 +338,104 @@ def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def _text(node: etree.Element | None) -> str:
+    found = None if node is None else node.find(f"{{{ODM}}}Description/{{{ODM}}}TranslatedText")
+    return "" if found is None or found.text is None else found.text
+
+
+def _table(head: list[str], rows: list[list[str]], anchor: str | None = None) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    ident = f' id="{html.escape(anchor)}"' if anchor else ""
+    return f"<table{ident}><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def define_html(xml: bytes) -> str:
+    """A stylesheet-free HTML rendering of a define.xml written by :func:`define_xml`, read
+    from the XML itself: standards, datasets, variables per dataset (with value-level
+    metadata), codelists and methods, cross-linked by anchors."""
+    root = etree.fromstring(xml)
+    o, d = f"{{{ODM}}}", f"{{{DEF}}}"
+    e = html.escape
+    mdv = root.find(f"{o}Study/{o}MetaDataVersion")
+    items = {i.get("OID"): i for i in mdv.iter(f"{o}ItemDef")}
+    methods = {m.get("OID"): m for m in mdv.iter(f"{o}MethodDef")}
+    value_lists = {v.get("OID"): v for v in mdv.iter(f"{d}ValueListDef")}
+    wheres = {w.get("OID"): w for w in mdv.iter(f"{d}WhereClauseDef")}
+    study = root.find(f"{o}Study/{o}GlobalVariables/{o}StudyName").text or ""
+    parts = [f"<h1>Define-XML {e(mdv.get(f'{d}DefineVersion') or '')}: {e(study)}</h1>",
+             f"<p>{e(root.find(f'{o}Study/{o}GlobalVariables/{o}StudyDescription').text or '')}"
+             "</p>", "<h2>Standards</h2>",
+             _table(["Name", "Type", "Version", "Status"],
+                    [[e(s.get(k) or "") for k in ("Name", "Type", "Version", "Status")]
+                     for s in mdv.iter(f"{d}Standard")])]
+    groups = list(mdv.iter(f"{o}ItemGroupDef"))
+    parts += ["<h2>Datasets</h2>", _table(
+        ["Dataset", "Label", "Class", "Structure", "Keys", "Location"],
+        [[f'<a href="#{e(g.get("OID"))}">{e(g.get("Name"))}</a>', e(_text(g)),
+          e(g.find(f"{d}Class").get("Name")), e(g.get(f"{d}Structure") or ""),
+          e(", ".join(items[r.get("ItemOID")].get("Name") for r in sorted(
+              (r for r in g.iter(f"{o}ItemRef") if r.get("KeySequence")),
+              key=lambda r: int(r.get("KeySequence"))))),
+          e(g.find(f"{d}leaf").get(f"{{{XLINK}}}href"))] for g in groups])]
+
+    def variable_row(ref: etree.Element, item: etree.Element) -> list[str]:
+        codelist = item.find(f"{o}CodeListRef")
+        origin = item.find(f"{d}Origin")
+        method = methods.get(ref.get("MethodOID") or "")
+        return [e(item.get("Name")), e(_text(item)), e(item.get("DataType")),
+                e(item.get("Length") or ""), "" if codelist is None else
+                f'<a href="#{e(codelist.get("CodeListOID"))}">'
+                f'{e(codelist.get("CodeListOID")[3:])}</a>',
+                e("" if origin is None else origin.get("Type")),
+                "" if method is None else f'<a href="#{e(method.get("OID"))}">'
+                                          f'{e(method.get("Name"))}</a>']
+
+    head = ["Variable", "Label", "Type", "Length", "Codelist", "Origin", "Method"]
+    for g in groups:
+        rows = []
+        for ref in g.iter(f"{o}ItemRef"):
+            item = items[ref.get("ItemOID")]
+            rows.append(variable_row(ref, item))
+            vl = item.find(f"{d}ValueListRef")
+            for vref in [] if vl is None else value_lists[vl.get("ValueListOID")].iter(
+                    f"{o}ItemRef"):
+                check = wheres[vref.find(f"{d}WhereClauseRef").get("WhereClauseOID")].find(
+                    f"{o}RangeCheck")
+                where = (f"{items[check.get(f'{d}ItemOID')].get('Name')} = "
+                         f"{check.find(f'{o}CheckValue').text}")
+                rows.append([f"where {e(where)}",
+                             *variable_row(vref, items[vref.get("ItemOID")])[1:]])
+        parts += [f"<h2>{e(g.get('Name'))}: {e(_text(g))}</h2>",
+                  _table(head, rows, g.get("OID"))]
+    parts.append("<h2>Codelists</h2>")
+    for cl in mdv.iter(f"{o}CodeList"):
+        code = cl.find(f"{o}Alias")
+        rows = []
+        for item in cl.iter(f"{o}EnumeratedItem"):
+            alias = item.find(f"{o}Alias")
+            rows.append([e(item.get("CodedValue")), e("" if alias is None else alias.get("Name")),
+                         "sponsor extension" if item.get(f"{d}ExtendedValue") else ""])
+        title = f"{cl.get('Name')}" + ("" if code is None else f" ({code.get('Name')})")
+        parts += [f"<h3>{e(title)}</h3>",
+                  _table(["Value", "NCI code", "Note"], rows, cl.get("OID"))]
+    parts += ["<h2>Methods</h2>", _table(
+        ["Method", "Type", "Description"],
+        [[f'<span id="{e(m.get("OID"))}">{e(m.get("Name"))}</span>', e(m.get("Type")),
+          e(_text(m))] for m in methods.values()])]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>define.xml {e(study)}</title></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
 def write_define(datasets: Mapping[str, pd.DataFrame], study_id: str, folder: str | Path, *,
                  title: str | None = None) -> Path:
-    """Write ``define.xml`` of ``datasets`` into ``folder`` (beside their XPT files)."""
+    """Write ``define.xml`` of ``datasets`` into ``folder`` (beside their XPT files) and its
+    HTML rendering ``define.html``; returns the XML file."""
     file = Path(folder) / "define.xml"
-    file.write_bytes(define_xml(datasets, study_id, title=title))
+    xml = define_xml(datasets, study_id, title=title)
+    file.write_bytes(xml)
+    (Path(folder) / "define.html").write_text(define_html(xml), encoding="utf-8")
     return file
 
 
