@@ -92,7 +92,7 @@ def dataset_json(study_id: str, name: str, frame: pd.DataFrame) -> dict[str, Any
 def export_dataset_json(store: Store, study_id: str, out_dir: str | Path, *,
                         country: str | None = None) -> list[Path]:
     """Write ``<dataset>.json`` for DM, every domain with records, their SUPP-- datasets and,
-    for a study registered from a shipped protocol, TE/TA/TI (SDTMIG 3.4; ``country`` is
+    for a study registered from a shipped protocol, TE/TA/TI/TS/TV (SDTMIG 3.4; ``country`` is
     DM.COUNTRY, ISO 3166-1 alpha-3); returns the files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
