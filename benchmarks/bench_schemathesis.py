@@ -112,8 +112,11 @@ def run(backend: str, max_examples: int, seed_: int) -> dict[str, object]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        runs = [fuzz(base, user, max_examples, seed_, reports / f"{user}.xml")
-                for user in ROLES]
+        runs = []
+        for user in ROLES:  # each role's summary as it finishes (a long run is readable early)
+            runs.append(fuzz(base, user, max_examples, seed_, reports / f"{user}.xml"))
+            print(json.dumps({k: v for k, v in runs[-1].items() if k != "tail"}),
+                  file=sys.stderr, flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
