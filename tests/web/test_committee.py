@@ -225,5 +225,11 @@ def test_forms_need_the_csrf_token(dec):
     assert count_records(dec.store, STUDY) == before
 
 
+def test_the_study_page_links_the_committee(dec):
+    assert f'href="{S}/committee"' in dec.login("mon01").get(S).text
+
+
 def test_a_study_without_a_protocol_has_no_committee_page(site):
-    assert site.login("inv01").get("/studies/cd7-web-test/committee").status_code == 404
+    client = site.login("inv01")
+    assert client.get("/studies/cd7-web-test/committee").status_code == 404
+    assert "/committee" not in client.get("/studies/cd7-web-test").text

@@ -101,6 +101,7 @@ def create_app(database_url: str | None = None, secret_key: str | None = None, *
     app.include_router(signing.router)
     app.include_router(signing.api_router)
     signing.install(pages.templates)  # the subject page lists the subject's signatures
+    committee.install(pages.templates)  # the study page links the committee's page
     app.include_router(pages.router)
 
     @app.exception_handler(LoginRequired)

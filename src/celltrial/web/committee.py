@@ -362,3 +362,14 @@ async def enrol_json(request: Request, study_id: str) -> Response:
                                           if k in ("USUBJID", "SITEID", "ARMCD", "ARM",
                                                    "version")}), status_code=201)
 
+
+
+def committee_url(study_id: str) -> str | None:
+    """The committee page of a study registered from a library protocol, else None (the
+    study page links it only then)."""
+    return None if path.protocol_of(study_id) is None else f"/studies/{study_id}/committee"
+
+
+def install(templates: Any) -> None:
+    """Make :func:`committee_url` a global of ``templates`` (the pages' Jinja2)."""
+    templates.env.globals["committee_url"] = committee_url
