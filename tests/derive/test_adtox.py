@@ -265,3 +265,29 @@ def test_itt_response_rate_counts_non_infused_as_non_responders():
     assert itt["x"] == result.estimates["x"]               # the same responders
     assert itt["rate"] == pytest.approx(itt["x"] / 7)
     assert result.n == 6
+
+
+def test_infection_density_by_window():
+    """S1 lung infection day 10 and S2 sepsis day 40 (CTCAE SOC Infections and infestations);
+    pneumonitis (S2, respiratory SOC) is not an infection. Days at risk 0-28: S1 29, S2 29,
+    S3 29, S4 29, S5 29, S7 11 (died day 10) = 156; 29-90: S1 62, S2 62, S3 62, S4 42 (died
+    day 70), S5 62, S7 0 = 290."""
+    from celltrial.derive.adae import build_adae
+    from celltrial.derive.adtox import infection_density_by_window
+    from celltrial.protocols import load
+
+    domains = _with(make_domains(), "AE", [
+        {"USUBJID": "S1", "AETERM": "pneumonia", "AEDECOD": "Lung infection", "AETOXGR": 3,
+         "AETOXSCL": "CTCAE v5.0", "AESTDTC": day("S1", 10), "AEENDTC": day("S1", 20)},
+        {"USUBJID": "S2", "AETERM": "sepsis", "AEDECOD": "Sepsis", "AETOXGR": 4,
+         "AETOXSCL": "CTCAE v5.0", "AESTDTC": day("S2", 40), "AEENDTC": day("S2", 45)},
+        {"USUBJID": "S6", "AETERM": "cold", "AEDECOD": "Upper respiratory infection",
+         "AETOXGR": 2, "AETOXSCL": "CTCAE v5.0", "AESTDTC": "2024-01-15"},
+    ])
+    adsl = build_adsl(domains, load(STUDY))
+    windows = infection_density_by_window(build_adae(domains, adsl), adsl)
+    assert [w["window"] for w in windows] == [[0, 28], [29, 90]]
+    assert [w["infections"] for w in windows] == [1, 1]
+    assert [w["patient_days"] for w in windows] == [156.0, 290.0]
+    assert windows[0]["per_100_patient_days"] == pytest.approx(100 / 156)
+    assert windows[1]["per_100_patient_days"] == pytest.approx(100 / 290)

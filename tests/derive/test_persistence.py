@@ -97,7 +97,7 @@ def test_rows_with_deaths_and_transplant():
     assert rows.loc[["A", "B", "C", "D", "E"], "AVAL"].tolist() == [30, 20, 40, 60, 90]
     assert rows.loc[["A", "B", "C", "D", "E"], "CNSR"].tolist() == [0, 1, 1, 0, 1]
     assert rows.loc[["A", "B", "C", "D", "E"], "EVNTDESC"].tolist() == [
-        "LOSS OF DETECTABLE CAR-T", "DEATH WHILE DETECTABLE", "ALLOGENEIC HSCT WHILE DETECTABLE",
+        "LOSS OF DETECTABLE CAR-T", "DEATH BEFORE LOSS SEEN", "ALLOGENEIC HSCT BEFORE LOSS SEEN",
         "LOSS OF DETECTABLE CAR-T", "DETECTABLE AT LAST SAMPLE"]
     assert "F" not in rows.index
     assert set(rows["PARAMCD"]) == {"LOSSQPCR"}
@@ -116,11 +116,11 @@ def test_kaplan_meier_endpoint_censors_death_and_transplant():
     assert result.estimates["events"] == 2
     assert result.estimates["never_quantifiable"] == 1
     assert result.estimates["censoring"] == {
-        "LOSS OF DETECTABLE CAR-T": 2, "DEATH WHILE DETECTABLE": 1,
-        "ALLOGENEIC HSCT WHILE DETECTABLE": 1, "DETECTABLE AT LAST SAMPLE": 1}
+        "LOSS OF DETECTABLE CAR-T": 2, "DEATH BEFORE LOSS SEEN": 1,
+        "ALLOGENEIC HSCT BEFORE LOSS SEEN": 1, "DETECTABLE AT LAST SAMPLE": 1}
     assert result.estimates["median_tlast_biased"] == 40.0
     assert "Kaplan-Meier" in result.method
-    assert "1 death while detectable" in result.summary
+    assert "1 death before loss seen" in result.summary
 
 
 def test_kaplan_meier_survival_values_against_hand_computation():

@@ -27,9 +27,9 @@ def analyze_command(
     db: str | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print endpoints.json to stdout."),
 ) -> None:
-    """Derive ADSL, ADAE, ADRS, ADTTE, ADPC, ADPP, ADLB, ADIS and every endpoint of the protocol;
-    write parquet + CSV, endpoints.json, summary.md and escalation.json (the escalation
-    history replayed from the records)."""
+    """Derive ADSL, ADAE, ADRS, ADTTE, ADPC, ADPP, ADLB, ADIS, ADTOX and every endpoint of
+    the protocol; write parquet + CSV, endpoints.json, summary.md and escalation.json (the
+    escalation history replayed from the records)."""
     from rich.progress import Progress
 
     from celltrial import protocols

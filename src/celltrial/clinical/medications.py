@@ -1,8 +1,8 @@
 """Controlled medication names for the CM categories the analysis reads.
 
 Why: tocilizumab and corticosteroid exposure, anakinra for IEC-HS and ICANS, IVIG for
-hypogammaglobulinaemia and the antimicrobials of an infection are read by ADSL/ADAE flags
-(:mod:`celltrial.derive.adsl`, :mod:`celltrial.derive.adae`). A free-text "Toci" or
+hypogammaglobulinaemia and the antimicrobials of an infection are what the analysis reads
+(ADSL TOCIFL/CORTFL by :func:`celltrial.derive.adtox.medication_flags`). A free-text "Toci" or
 "dexa" would be missed by those flags, so in the categories :data:`CONTROLLED_CATEGORIES`
 the standardized name ``CMDECOD`` (or the reported ``CMTRT`` when no standardized name is
 given) must be one of the names of ``data/cm_drugs.csv``:

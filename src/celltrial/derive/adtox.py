@@ -54,8 +54,9 @@ import pandas as pd
 from celltrial.derive.timeline import Domains, days_between, domain, flag, lookup, to_date
 from celltrial.derive.timeline import to_number
 
-__all__ = ["ADTOX_COLUMNS", "APLASIA_TESTS", "ICAHT_CENSORING", "build_adtox",
-           "icaht_censoring", "medication_flags"]
+__all__ = ["ADTOX_COLUMNS", "APLASIA_TESTS", "ICAHT_CENSORING", "INFECTION_WINDOWS",
+           "build_adtox", "icaht_censoring", "infection_density_by_window", "medication_flags",
+           "with_icaht"]
 
 APLASIA_TESTS: dict[str, tuple[str, str, str]] = {
     "CD3ABS": ("APLCD3", "CD3", "T-cell (CD3+) aplasia duration (days)"),
@@ -222,6 +223,46 @@ def medication_flags(domains: Domains, adsl: pd.DataFrame) -> pd.DataFrame:
         day = adsl["USUBJID"].map(first).astype(float)
         out[f"{prefix}FL"] = flag(day.notna() & (adsl["SAFFL"] == "Y"))
         out[f"{prefix}STDY"] = day.where(adsl["SAFFL"] == "Y")
+    return out
+
+
+INFECTION_SOC = "Infections and infestations"
+INFECTION_WINDOWS: tuple[tuple[int, int], ...] = ((0, 28), (29, 90))
+"""Study-day windows of the infection density (Hill JA et al., Blood 2018;131:121-130: days
+0-28 and 29-90 after CAR-T infusion)."""
+
+
+def infection_density_by_window(adae: pd.DataFrame, adsl: pd.DataFrame
+                                ) -> list[dict[str, Any]]:
+    """Infections per 100 patient-days at risk in each of :data:`INFECTION_WINDOWS` for the
+    infused set: treatment-emergent AEs whose CTCAE v5.0 term belongs to the SOC "Infections
+    and infestations" (``celltrial.clinical.ae_terms``) with onset in the window; days at risk
+    of a patient in a window = days from its start to the earlier of its end and the last day
+    known alive (death day included), 0 when that comes before the window."""
+    from celltrial.clinical.ae_terms import ctcae_terms
+    from celltrial.clinical.infection import infection_density
+
+    infused = adsl[adsl["SAFFL"] == "Y"]
+    last = days_between(infused["LSTALVDT"].fillna(infused["DTHDT"]), infused["TRTSDT"])
+    soc = {term.lower(): t.soc for term, t in ctcae_terms().items()}
+    if adae.empty:
+        infections = adae
+    else:
+        term = adae["AEDECOD"].astype(object).map(
+            lambda v: soc.get(v.strip().lower()) if isinstance(v, str) else None)
+        infections = adae[(term == INFECTION_SOC).to_numpy()
+                          & (adae["TRTEMFL"] == "Y").to_numpy()
+                          & adae["USUBJID"].isin(infused["USUBJID"]).to_numpy()]
+    out = []
+    for lo, hi in INFECTION_WINDOWS:
+        days = [max(0.0, min(float(hi), d) - lo + 1) for d in last.fillna(-1).to_numpy(float)]
+        n = int(((infections["ASTDY"] >= lo) & (infections["ASTDY"] <= hi)).sum()) \
+            if len(infections) else 0
+        entry: dict[str, Any] = {"window": [lo, hi], "infections": n,
+                                 "patient_days": float(sum(days))}
+        entry["per_100_patient_days"] = (infection_density(n, days) if sum(days) > 0
+                                         else None)
+        out.append(entry)
     return out
 
 

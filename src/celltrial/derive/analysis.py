@@ -23,7 +23,7 @@ from celltrial.derive.adpc import build_adpc, build_adpp
 from celltrial.derive.adrs import build_adrs
 from celltrial.derive.adsl import build_adsl
 from celltrial.derive.adtte import build_adtte, options_of
-from celltrial.derive.adtox import build_adtox, with_icaht
+from celltrial.derive.adtox import build_adtox, infection_density_by_window, with_icaht
 from celltrial.derive.endpoints import EndpointResult, compute_endpoints
 from celltrial.derive.persistence import build_persistence
 from celltrial.derive.timeline import Domains
@@ -196,6 +196,8 @@ def cd7_safety(datasets: dict[str, pd.DataFrame]) -> dict[str, Any]:
     for column, key in (("TOCIFL", "tocilizumab"), ("CORTFL", "corticosteroids")):
         if column in infused.columns:
             out[key] = int((infused[column] == "Y").sum())
+    if "adae" in datasets:
+        out["infection_density"] = infection_density_by_window(datasets["adae"], adsl)
     return out
 
 
@@ -225,6 +227,13 @@ def cd7_safety_lines(summary: dict[str, Any]) -> list[str]:
     for key in ("tocilizumab", "corticosteroids"):
         if key in summary:
             lines.append(f"- Received {key} from the infusion on: {summary[key]}/{n}")
+    for w in summary.get("infection_density", []):
+        rate = w["per_100_patient_days"]
+        lines.append(f"- Infections (CTCAE SOC Infections and infestations), days "
+                     f"{w['window'][0]}-{w['window'][1]}: {w['infections']} in "
+                     f"{w['patient_days']:g} patient-days ("
+                     + ("no patient-days" if rate is None else f"{rate:.3g} per 100 "
+                        "patient-days") + "; Hill 2018 windows)")
     return [*lines, ""]
 
 

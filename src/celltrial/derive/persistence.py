@@ -21,8 +21,8 @@ on post-infusion blood samples (ADPC TIME > 0; BLQ = ADPC BLQFL Y):
   loss is first seen (the loss happened between the last quantifiable sample and that day;
   this is the usual right end of the interval, as for a relapse found at a visit).
 - *Censored* (CNSR 1) at the last quantifiable sample otherwise, with the reason:
-  EVNTTYPE 2 ``DEATH WHILE DETECTABLE`` (died afterwards without a BLQ sample read),
-  EVNTTYPE 3 ``ALLOGENEIC HSCT WHILE DETECTABLE`` (transplanted afterwards), EVNTTYPE 0
+  EVNTTYPE 2 ``DEATH BEFORE LOSS SEEN`` (died afterwards without a BLQ sample read),
+  EVNTTYPE 3 ``ALLOGENEIC HSCT BEFORE LOSS SEEN`` (transplanted afterwards), EVNTTYPE 0
   ``DETECTABLE AT LAST SAMPLE`` (still quantifiable when sampling stopped, or fewer than
   ``confirm`` BLQ samples after it).
   Death and HSCT are thereby handled as censoring for the Kaplan-Meier estimate (it estimates
@@ -53,8 +53,8 @@ __all__ = ["EVENT_TYPES", "PERSISTENCE_COLUMNS", "build_persistence", "loss_of_p
 EVENT_TYPES: dict[int, str] = {
     0: "DETECTABLE AT LAST SAMPLE",
     1: "LOSS OF DETECTABLE CAR-T",
-    2: "DEATH WHILE DETECTABLE",
-    3: "ALLOGENEIC HSCT WHILE DETECTABLE",
+    2: "DEATH BEFORE LOSS SEEN",
+    3: "ALLOGENEIC HSCT BEFORE LOSS SEEN",
 }
 """EVNTTYPE -> EVNTDESC of a persistence row (module docstring)."""
 

@@ -63,10 +63,10 @@ _ROWS: tuple[Derivation, ...] = (
     Derivation("ck_auc_0_28d_flow", "AUC day 0-28 of CAR+ cells by flow (trapezoid)",
                ("analyte",), "kinetics_days"),
     Derivation("ck_persistence_qpcr", "Persistence: time to loss of detectable qPCR transgene "
-               "(Kaplan-Meier; death and HSCT while detectable censored)",
+               "(Kaplan-Meier; death or HSCT before a loss is seen censored)",
                ("confirm_blq_samples",), "kinetics_days"),
     Derivation("ck_persistence_flow", "Persistence: time to loss of detectable CAR+ cells by "
-               "flow (Kaplan-Meier; death and HSCT while detectable censored)",
+               "flow (Kaplan-Meier; death or HSCT before a loss is seen censored)",
                ("analyte", "confirm_blq_samples"), "kinetics_days"),
     Derivation("ck_expansion_qpcr", "Concentration-time summary of qPCR transgene copies per "
                "visit (expansion profile)", (), "kinetics_days"),
