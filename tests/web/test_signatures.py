@@ -110,6 +110,8 @@ def test_who_may_sign_a_casebook(site, api_post):
     assert site.login("inv01").post(f"{S}/subjects/01-001/sign", data={
         "meaning": "approved", "username": "inv01", "password": PASSWORD}).status_code == 403
     assert len(signatures(site.store, STUDY)) == before
+    # a subject id no store holds (NUL) is not found, on PostgreSQL too
+    assert site.login("mon01").get(f"/api{S}/signatures?usubjid=01-001%00").status_code == 404
 
 
 def test_add_user_full_name_and_export_of_signatures(sqlite_url, tmp_path):

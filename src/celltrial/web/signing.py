@@ -102,6 +102,8 @@ def signatures_json(request: Request, study_id: str, usubjid: str | None = None
     store = store_of(request)
     data.study_or_404(store, study_id)
     if usubjid is not None:
+        if "\x00" in usubjid:  # no subject id holds a NUL (PostgreSQL text cannot)
+            raise data.NotFound(usubjid)
         data.subject_or_404(store, study_id, usubjid, user)
     seen = {s["USUBJID"] for s in data.subjects(store, study_id, user)}
     return [signature_json(s) for s in signatures(store, study_id, usubjid=usubjid)
