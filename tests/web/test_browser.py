@@ -92,6 +92,14 @@ def _login(browser, base: str, username: str) -> None:
     assert "/login" not in browser.current_url
 
 
+def _set(browser, name: str, value: str) -> None:
+    """A date picker (``<input type=datetime-local>``) set as the browser submits it."""
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.NAME, name)
+    browser.execute_script("arguments[0].value = arguments[1]", field, value)
+
+
 def test_investigator_enters_a_lab_value_and_sees_its_grade(served, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -105,7 +113,7 @@ def test_investigator_enters_a_lab_value_and_sees_its_grade(served, browser):
     Select(browser.find_element(By.NAME, "test")).select_by_value("NEUT")
     browser.find_element(By.NAME, "value").send_keys("0.4")
     browser.find_element(By.NAME, "lln").send_keys("1.8")
-    browser.find_element(By.NAME, "date").send_keys("2024-01-12T08:00")
+    _set(browser, "date", "2024-01-12T08:00")
     browser.find_element(By.CSS_SELECTOR, "form.entry button[type=submit]").click()
     grade = browser.find_element(By.CSS_SELECTOR, ".result .grade")
     assert grade.text == "4"
@@ -125,7 +133,7 @@ def test_bad_entry_is_refused_by_its_field_and_keeps_the_input(served, browser):
     browser.get(f"{base}/studies/{STUDY}/subjects/01-001/labs/new")
     Select(browser.find_element(By.NAME, "test")).select_by_value("NEUT")
     browser.find_element(By.NAME, "value").send_keys("-3")
-    browser.find_element(By.NAME, "date").send_keys("2024-01-13")
+    _set(browser, "date", "2024-01-13T08:00")
     browser.find_element(By.CSS_SELECTOR, "form.entry button[type=submit]").click()
     assert browser.find_element(By.ID, "error-value").text
     assert browser.find_element(By.NAME, "value").get_attribute("value") == "-3"

@@ -332,6 +332,42 @@ def test_sample_results(trial):
     assert trial.counts() == before
 
 
+def test_concomitant_medication_from_the_drug_list(trial):
+    usubjid = _infused(trial, "145")
+    client = trial.login("inv01")
+    page = f"{S}/subjects/{usubjid}/medications/new"
+    form = client.get(page).text
+    # readable dropdowns: the drug list of cm_drugs.csv, CRS/ICANS management first
+    assert ('<option value="TOCILIZUMAB" title="TOCILIZUMAB">Tocilizumab - IL-6 blockade '
+            '(crs/icans management)') in form
+    assert form.index('value="TOCILIZUMAB"') < form.index('value="MEROPENEM"')
+    assert '<option value="INTRAVENOUS" title="INTRAVENOUS">Intravenous</option>' in form
+    assert 'title="CMDOSE"' in form and 'type="date"' in form
+    toci = {"drug": "TOCILIZUMAB", "indication": "CRS grade 2", "dose": "560",
+            "unit": "mg", "route": "INTRAVENOUS", "start": "2024-03-11"}
+    saved = submit(client, page, toci)
+    assert saved.status_code == 303, saved.text
+    cm = rows(trial, "CM", usubjid)
+    assert cm.iloc[0][["CMDECOD", "CMCAT", "CMDOSE", "CMDOSU", "CMROUTE", "CMSTDTC"]
+                      ].tolist() == ["TOCILIZUMAB", "CRS/ICANS MANAGEMENT", 560.0, "mg",
+                                     "INTRAVENOUS", "2024-03-11"]
+    assert "Tocilizumab 560 mg intravenous from 2024-03-11 (ongoing), for CRS grade 2." in \
+        client.get(saved.headers["location"]).text
+    key = f"USUBJID={usubjid};CMSEQ={int(cm['CMSEQ'][0])}"
+    trail = audit_trail(trial.store, STUDY, table="cm", record_key=key)
+    assert list(trail["user"]) == ["inv01"] and list(trail["source"]) == ["web"]
+    before = trial.counts()
+    for change, field, message in (
+            ({"drug": "ASPIRIN"}, "drug", "Choose one of the options"),
+            ({"end": "2024-03-10"}, "end", "Cannot be before the start (2024-03-11)"),
+            ({"start": "2099-01-01"}, "start", "Cannot be after today"),
+            ({"dose": ""}, "dose", "Required")):
+        bad = submit(client, page, {**toci, **change})
+        assert bad.status_code == 422
+        assert message in re.search(rf'id="error-{field}">([^<]*)<', bad.text).group(1)
+    assert trial.counts() == before
+
+
 def test_disposition_with_death(trial):
     usubjid = _infused(trial, "150")
     client = trial.login("inv01")
@@ -360,6 +396,7 @@ def test_disposition_with_death(trial):
 # ---------------------------------------------------------------- timeline, dashboard, page
 def test_timeline_and_dashboard(trial):
     usubjid = _infused(trial, "160")
+    _screened(trial, "161", age="80")  # a screen failure (I2: age 12-65) on the same worker
     page = trial.login("inv01").get(f"{S}/subjects/{usubjid}").text
     assert 'id="timeline"' in page
     # infused on 2024-03-10: every assessment since is overdue (nothing captured)

@@ -148,3 +148,76 @@ def day_of(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
+
+
+CHOICE_TEXT: dict[str, dict[str, str]] = {
+    "hypotension": {
+        "none": "No hypotension",
+        "fluids": "Hypotension not requiring vasopressors (fluids only)",
+        "one_vasopressor": "Hypotension requiring one vasopressor (with or without vasopressin)",
+        "multiple_vasopressors": "Hypotension requiring multiple vasopressors (excluding "
+                                 "vasopressin)"},
+    "oxygen": {
+        "none": "No oxygen needed",
+        "low_flow": "Low-flow nasal cannula (<= 6 L/min) or blow-by",
+        "high_flow": "High-flow nasal cannula (> 6 L/min), facemask, non-rebreather or Venturi "
+                     "mask",
+        "positive_pressure": "Positive pressure (CPAP, BiPAP, intubation and mechanical "
+                             "ventilation)"},
+    "consciousness": {
+        "alert": "Alert",
+        "awakens_spontaneously": "Awakens spontaneously",
+        "awakens_to_voice": "Awakens to voice",
+        "awakens_to_touch": "Awakens only to tactile stimulus",
+        "unarousable": "Unarousable, or needs vigorous or repetitive stimuli; stupor or coma"},
+    "seizure": {
+        "none": "No seizure",
+        "rapidly_resolving": "Clinical seizure that resolves rapidly, or non-convulsive "
+                             "seizures on EEG that resolve with intervention",
+        "prolonged": "Life-threatening prolonged seizure (> 5 min), or repetitive seizures "
+                     "without return to baseline in between"},
+    "motor": {
+        "none": "No motor findings",
+        "focal_weakness": "Deep focal motor weakness (hemiparesis or paraparesis)"},
+    "edema": {
+        "none": "No cerebral edema",
+        "focal": "Focal or local edema on neuroimaging",
+        "diffuse": "Diffuse cerebral edema on neuroimaging; decerebrate or decorticate "
+                   "posturing; cranial nerve VI palsy; papilledema; or Cushing's triad"},
+    "grade": {"1": "1 - Mild", "2": "2 - Moderate", "3": "3 - Severe",
+              "4": "4 - Life-threatening", "5": "5 - Death related to the adverse event"},
+    "related": {"RELATED": "Related to the CAR-T product", "NOT RELATED": "Not related"},
+    "outcome": {"RECOVERED/RESOLVED": "Recovered / resolved",
+                "RECOVERING/RESOLVING": "Recovering / resolving",
+                "NOT RECOVERED/NOT RESOLVED": "Not recovered / not resolved",
+                "RECOVERED/RESOLVED WITH SEQUELAE": "Recovered / resolved with sequelae",
+                "FATAL": "Fatal", "UNKNOWN": "Unknown"},
+    "scale": {"CTCAE v5.0": "NCI CTCAE v5.0", "ASTCT 2019": "ASTCT 2019 (CRS, ICANS)",
+              "MAGIC 2016": "MAGIC 2016 (acute GVHD)"},
+}
+"""Readable text of the coded choices of the entry forms (the code stays the submitted value
+and the option's tooltip). CRS and ICANS: the wording of the ASTCT 2019 consensus grading
+tables (Lee DW et al. Biol Blood Marrow Transplant 2019;25:625-638, tables 4 and 6); AE
+grades: CTCAE v5.0's general grade descriptions; outcomes: CDISC CT code list OUT."""
+
+
+def choices_of(name: str, codes: Any) -> tuple[tuple[str, str], ...]:
+    """(code, readable text) of ``codes`` by :data:`CHOICE_TEXT` (the code where unlisted)."""
+    text = CHOICE_TEXT.get(name, {})
+    return tuple((str(c), text.get(str(c), str(c))) for c in codes)
+
+
+_TECHNICAL = re.compile(r"^Invalid `[^`]+`(?: \(\w+\))?: got `(.*?)`, must be (.*)$", re.S)
+
+
+def plain_message(message: str) -> str:
+    """A rule's message as a person reads it next to the field: ``Invalid `value`: got
+    `'-3'`, must be a finite number >= 0`` -> ``Must be a finite number >= 0 (entered: -3)``;
+    other messages as they are."""
+    found = _TECHNICAL.match(message.strip())
+    if not found:
+        return message
+    got, rule = found.groups()
+    got = got.strip("'\"")
+    shown = "" if got in ("None", "") else f" (entered: {got})"
+    return f"Must be {rule}{shown}"

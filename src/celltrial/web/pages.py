@@ -4,7 +4,6 @@ corrections and the audit trail. Plain server-rendered Jinja2, no JavaScript."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from celltrial.clinical.ae_terms import OUTCOMES
 from celltrial.clinical.crs_icans import CRS_LEVELS, ICANS_LEVELS, ICE_ITEMS
 from celltrial.errors import StoreError
 from celltrial.store import DOMAINS, StaleRecord, UserInfo, list_studies
@@ -26,6 +26,7 @@ from celltrial.web.auth import (CSRF_FIELD, Forbidden, check_form_csrf, csrf_tok
                                 current_user, optional_user, store_of)
 from celltrial.web.capture import (CORRECTABLE, ENTRY_DOMAINS, LAB_TESTS, FieldErrors,
                                    correct, enter, void)
+from celltrial.web.forms import FormField, choices_of, plain_message, read_form
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 router = APIRouter()
@@ -39,59 +40,58 @@ def render(request: Request, name: str, *, status_code: int = 200, **context: An
         "csrf_token": csrf_token(request), **context}, status_code=status_code)
 
 
-@dataclass(frozen=True)
-class Field:
-    """One input of an entry form."""
-
-    name: str
-    label: str
-    kind: str = "text"  # text | number | select
-    choices: tuple[tuple[str, str], ...] = ()
-    hint: str = ""
-
-
-def _choices(values: Any, blank: str | None = "") -> tuple[tuple[str, str], ...]:
-    out = [("", blank)] if blank is not None else []
-    return tuple(out + [(v, v) for v in values])
-
-
-_DATE_HINT = "YYYY-MM-DD or YYYY-MM-DDThh:mm"
-FORMS: dict[str, tuple[str, tuple[Field, ...]]] = {
+FORMS: dict[str, tuple[str, tuple[FormField, ...]]] = {
     "labs": ("Lab value (graded with CTCAE v5.0)", (
-        Field("test", "Test", "select", tuple(
-            (t.code, f"{t.code} - {t.name} ({t.unit})") for t in LAB_TESTS.values())),
-        Field("value", "Value", "number"),
-        Field("unit", "Unit", hint="empty = the standard unit of the test"),
-        Field("lln", "Lower limit of normal (LLN)", "number", hint="in the unit of the value"),
-        Field("uln", "Upper limit of normal (ULN)", "number", hint="in the unit of the value"),
-        Field("date", "Collection date/time", hint=_DATE_HINT),
+        FormField("test", "Test", "LBTESTCD", "select", required=True, choices=tuple(
+            (t.code, f"{t.name} ({t.unit})") for t in LAB_TESTS.values())),
+        FormField("value", "Result", "LBORRES", "number", required=True),
+        FormField("unit", "Unit of the result", "LBORRESU",
+                  hint="empty = the unit shown with the test, e.g. cells/uL or mg/dL"),
+        FormField("lln", "Lower limit of normal", "LBORNRLO", "number",
+                  hint="in the unit of the result"),
+        FormField("uln", "Upper limit of normal", "LBORNRHI", "number",
+                  hint="in the unit of the result"),
+        FormField("date", "Collected on", "LBDTC", "datetime", required=True),
     )),
     "observations": ("Daily CRS/ICANS observation (graded with ASTCT 2019)", (
-        Field("date", "Observation date/time", hint=_DATE_HINT),
-        Field("temperature_c", "Temperature (C)", "number"),
-        Field("fever_masked", "Fever masked (antipyretics or anti-cytokine therapy)",
-              "select", (("", ""), ("N", "no"), ("Y", "yes"))),
-        *(Field(k, k.replace("_", " ").capitalize(), "select", _choices(v))
-          for k, v in CRS_LEVELS.items()),
-        Field("ice_score", "ICE score (0-10)", "number",
-              hint="or give the five items below; empty = not assessable"),
-        *(Field(k, f"ICE {k} (0-{most})", "number") for k, most in ICE_ITEMS.items()),
-        *(Field(k, k.capitalize(), "select", _choices(v)) for k, v in ICANS_LEVELS.items()),
+        FormField("date", "Observed on", "XCDTC", "datetime", required=True),
+        FormField("temperature_c", "Temperature", "XCTEMP", "number", unit="\u00b0C"),
+        FormField("fever_masked", "Fever masked by antipyretics or anti-cytokine therapy",
+                  "XCFEVMSK", "yesno"),
+        *(FormField(k, {"hypotension": "Hypotension", "oxygen": "Oxygen support"}[k],
+                    f"XC{'HYPOT' if k == 'hypotension' else 'OXY'}", "select",
+                    choices=choices_of(k, v)) for k, v in CRS_LEVELS.items()),
+        FormField("ice_score", "ICE score", "XCICE", "integer",
+                  hint="0-10; or give the five items below; empty = not assessable"),
+        *(FormField(k, f"ICE: {k} (0-{most} points)", "", "integer")
+          for k, most in ICE_ITEMS.items()),
+        *(FormField(k, {"consciousness": "Level of consciousness", "seizure": "Seizure",
+                        "motor": "Motor findings", "edema": "Raised intracranial pressure / "
+                        "cerebral edema"}[k],
+                    {"consciousness": "XCLOC", "seizure": "XCSEIZ", "motor": "XCMOTOR",
+                     "edema": "XCEDEMA"}[k], "select", choices=choices_of(k, v))
+          for k, v in ICANS_LEVELS.items()),
     )),
     "adverse-events": ("Adverse event", (
-        Field("term", "Reported term"),
-        Field("decod", "CTCAE v5.0 term", hint="empty = the reported term"),
-        Field("grade", "Grade", "select", _choices(("1", "2", "3", "4", "5"))),
-        Field("scale", "Grading scale", "select", _choices(vocabularies("AE")["AETOXSCL"]),
-              hint="empty = ASTCT 2019 for CRS/ICANS, else CTCAE v5.0"),
-        Field("start", "Start date", hint=_DATE_HINT),
-        Field("end", "End date", hint="empty = ongoing"),
-        Field("serious", "Serious", "select", (("", ""), ("N", "no"), ("Y", "yes"))),
-        Field("related", "Relatedness to CAR-T", "select",
-              _choices(vocabularies("AE")["AEREL"])),
-        Field("outcome", "Outcome"),
+        FormField("term", "Reported term", "AETERM", required=True),
+        FormField("decod", "CTCAE v5.0 term", "AEDECOD",
+                  hint="empty = the reported term; spelt as in CTCAE v5.0"),
+        FormField("grade", "Grade", "AETOXGR", "select", required=True,
+                  choices=choices_of("grade", ("1", "2", "3", "4", "5"))),
+        FormField("scale", "Grading scale", "AETOXSCL", "select",
+                  choices=choices_of("scale", vocabularies("AE")["AETOXSCL"]),
+                  hint="empty = ASTCT 2019 for CRS/ICANS, else CTCAE v5.0"),
+        FormField("start", "Started on", "AESTDTC", "date", required=True),
+        FormField("end", "Ended on", "AEENDTC", "date", hint="empty = ongoing"),
+        FormField("serious", "Serious", "AESER", "yesno", required=True),
+        FormField("related", "Relatedness to the CAR-T product", "AEREL", "select",
+                  required=True, choices=choices_of("related", vocabularies("AE")["AEREL"])),
+        FormField("outcome", "Outcome", "AEOUT", "select",
+                  choices=choices_of("outcome", OUTCOMES)),
     )),
 }
+"""The entry forms (:mod:`celltrial.web.forms`): human labels, the SDTM variable as the
+tooltip, readable choices, date pickers, required fields marked."""
 
 
 def _writer(request: Request) -> UserInfo:
@@ -172,13 +172,17 @@ async def entry_submit(request: Request, study_id: str, usubjid: str, kind: str)
     await run_in_threadpool(data.subject_or_404, store, study_id, usubjid, user)
     values = {f.name: str(form.get(f.name) or "") for f in FORMS[kind][1]}
     submission = str(form.get("submission") or "") or None
+    _typed, plain = read_form(FORMS[kind][1], form)  # missing, not a number, not a date
     try:
+        if plain:
+            raise FieldErrors(plain)
         record, grading, replayed = await run_in_threadpool(
             enter, store, study_id, kind, usubjid, values, user=user.username,
             submission=submission)
     except FieldErrors as exc:
+        errors = {k: plain_message(v) for k, v in exc.errors.items()}
         return _form_page(request, study_id, usubjid, kind, values=values,
-                          errors=exc.errors, status_code=422, submission=submission)
+                          errors=errors, status_code=422, submission=submission)
     domain = ENTRY_DOMAINS[kind]
     seq = int(record[f"{domain}SEQ"])
     request.session["saved"] = {"domain": domain, "seq": seq, "grading": grading,

@@ -28,6 +28,9 @@ them as they read generated data:
   ``<LLOQ`` and no numeric result), IS ADACAR (anti-CAR antibodies).
 - disposition: DS (COMPLETED, DEATH, or the reason of discontinuation) and DM.RFPENDTC; a
   death also DM.DTHDTC and DTHFL ``Y``.
+- concomitant medications: CM, the drug chosen from the controlled list
+  (:mod:`celltrial.clinical.medications`: tocilizumab, corticosteroids, anakinra, IVIG,
+  antimicrobials) with its CMCAT, dose, unit, route, start and end.
 """
 
 from __future__ import annotations
@@ -112,6 +115,20 @@ def _not_before(field: str, value: str | None, floor: str | None, what: str,
     day, first = day_of(value), day_of(floor)
     if day is not None and first is not None and day < first and field not in errors:
         errors[field] = f"Cannot be before {what} ({first.isoformat()})"
+
+
+def _write_one(store: Store, study_id: str, domain: str, record: Mapping[str, Any], *,
+               user: str, reason: str, submission: str | None) -> dict[str, Any]:
+    """One record (empty fields left out) through the store's validation and audit trail,
+    at most once per ``submission``; the store's refusal as a FormProblems."""
+    try:
+        return write_record(store, study_id, domain,
+                            {k: v for k, v in record.items() if v is not None}, user=user,
+                            reason=reason, source=SOURCE, idempotency_key=submission).record
+    except Locked:
+        raise
+    except StoreError as exc:
+        raise _store_problem(exc) from exc
 
 
 def _store_problem(exc: StoreError) -> FormProblems:
@@ -606,17 +623,8 @@ def record_sample(store: Store, study_id: str, usubjid: str, values: Mapping[str
                   "PCLLOQ": lloq, "PCSPEC": "BLOOD", "PCDTC": values["date"]}
     if errors:
         raise FormProblems(errors)
-    try:
-        written = write_record(store, study_id, assay.domain,
-                               {"USUBJID": usubjid,
-                                **{k: v for k, v in record.items() if v is not None}},
-                               user=user, reason="sample result (web)", source=SOURCE,
-                               idempotency_key=submission)
-    except Locked:
-        raise
-    except StoreError as exc:
-        raise _store_problem(exc) from exc
-    return written.record
+    return _write_one(store, study_id, assay.domain, {"USUBJID": usubjid, **record},
+                      user=user, reason="sample result (web)", submission=submission)
 
 
 # ---------------------------------------------------------------- disposition
@@ -678,3 +686,87 @@ def record_disposition(store: Store, study_id: str, usubjid: str, values: Mappin
     except StoreError as exc:
         raise _store_problem(exc) from exc
     return written.record
+
+
+# ---------------------------------------------------------------- concomitant medications
+CLASS_TEXT = {"IL6_BLOCKADE": "IL-6 blockade", "CORTICOSTEROID": "corticosteroid",
+              "IL1_BLOCKADE": "IL-1 blockade", "JAK_INHIBITOR": "JAK inhibitor",
+              "HLH_CHEMOTHERAPY": "HLH chemotherapy", "IMMUNOGLOBULIN": "immunoglobulin",
+              "ANTIBACTERIAL": "antibacterial", "ANTIVIRAL": "antiviral",
+              "ANTIFUNGAL": "antifungal", "ANTIPROTOZOAL": "antiprotozoal"}
+"""Readable text of the drug classes of :data:`celltrial.clinical.medications.CLASSES`."""
+
+CATEGORY_ORDER = ("CRS/ICANS MANAGEMENT", "IMMUNOGLOBULIN", "ANTIMICROBIAL")
+
+ROUTE_TEXT = {"INTRAVENOUS": "Intravenous", "ORAL": "Oral", "SUBCUTANEOUS": "Subcutaneous",
+              "INTRAMUSCULAR": "Intramuscular"}
+"""Readable text of the store's CMROUTE values (CDISC CT ROUTE submission values)."""
+
+DOSE_UNITS = (("mg", "mg"), ("mg/kg", "mg/kg"), ("g", "g"), ("g/kg", "g/kg"),
+              ("mg/m2", "mg/m\u00b2"), ("IU", "IU"))
+
+
+def drug_choices() -> tuple[tuple[str, str], ...]:
+    """(CMDECOD, readable text) of every controlled medication
+    (:func:`celltrial.clinical.medications.medications`, ``data/cm_drugs.csv``), CRS/ICANS
+    management first (tocilizumab, corticosteroids, anakinra, ...)."""
+    from celltrial.clinical.medications import medications
+
+    drugs = sorted(medications().values(),
+                   key=lambda m: (CATEGORY_ORDER.index(m.category)
+                                  if m.category in CATEGORY_ORDER else 9, m.klass, m.name))
+    return tuple((m.name, f"{m.name.capitalize()} - {CLASS_TEXT.get(m.klass, m.klass)} "
+                          f"({m.category.lower()})") for m in drugs)
+
+
+def medication_fields() -> tuple[FormField, ...]:
+    from celltrial.store.plausibility import vocabularies
+
+    routes = vocabularies("CM")["CMROUTE"]
+    return (
+        FormField("drug", "Medication", "CMDECOD", "select", required=True,
+                  choices=drug_choices(),
+                  hint="the controlled list of CAR-T supportive care (cm_drugs.csv)"),
+        FormField("indication", "Indication", "CMINDC",
+                  hint="e.g. CRS grade 2, ICANS grade 3, HSV prophylaxis"),
+        FormField("dose", "Dose per administration", "CMDOSE", "number", required=True,
+                  low=0, high=1e6),
+        FormField("unit", "Dose unit", "CMDOSU", "select", required=True, choices=DOSE_UNITS),
+        FormField("route", "Route", "CMROUTE", "select", required=True,
+                  choices=tuple((r, ROUTE_TEXT.get(r, r.capitalize())) for r in routes)),
+        FormField("start", "Started on", "CMSTDTC", "date", required=True),
+        FormField("end", "Stopped on", "CMENDTC", "date", hint="empty = ongoing"),
+    )
+
+
+def record_medication(store: Store, study_id: str, usubjid: str, values: Mapping[str, Any],
+                      *, user: str, submission: str | None) -> dict[str, Any]:
+    """Write one CM record (the drug's CMCAT from the controlled list) through the store's
+    validation (controlled names, CMDOSE range, CMENDTC >= CMSTDTC) and audit trail; a start
+    after today or before consent, an end before the start, or a subject not enrolled:
+    FormProblems, nothing written."""
+    from celltrial.clinical.medications import medication
+
+    dm = subject_dm(store, study_id, usubjid)
+    if not dm.get("ARMCD"):
+        raise FormProblems({"_form": "The subject is not enrolled: concomitant medications "
+                                     "are recorded for enrolled subjects"})
+    errors: dict[str, str] = {}
+    today = _today()
+    for field in ("start", "end"):
+        _not_future(field, values.get(field), errors, today)
+        _not_before(field, values.get(field), dm.get("RFICDTC"), "the informed consent",
+                    errors)
+    _not_before("end", values.get("end"), values["start"], "the start", errors)
+    drug = medication(values["drug"])
+    if drug is None:  # read_form keeps to the choices; the list may change between pages
+        errors["drug"] = "Choose one of the options"
+    if errors:
+        raise FormProblems(errors)
+    assert drug is not None
+    record = {"USUBJID": usubjid, "CMTRT": drug.name, "CMDECOD": drug.name,
+              "CMCAT": drug.category, "CMINDC": values.get("indication"),
+              "CMDOSE": values["dose"], "CMDOSU": values["unit"], "CMROUTE": values["route"],
+              "CMSTDTC": values["start"], "CMENDTC": values.get("end")}
+    return _write_one(store, study_id, "CM", record, user=user,
+                      reason="concomitant medication (web)", submission=submission)

@@ -1,6 +1,6 @@
 """Pages of a subject's path (issue 10 parts 1-2): screening, infusion, response, samples,
-disposition, the site dashboard, and what the subject page shows of the path (status, the
-next steps, the visit timeline).
+concomitant medications, disposition, the site dashboard, and what the subject page shows of
+the path (status, the next steps, the visit timeline).
 
 Each form is declared as data (:mod:`celltrial.web.forms`): human labels, the SDTM variable
 only as the field's tooltip, dropdowns with readable text, date pickers, required fields
@@ -335,6 +335,31 @@ async def disposition_submit(request: Request, study_id: str, usubjid: str) -> R
                               path.DISPOSITION_FIELDS, write, lines)
 
 
+@router.get("/studies/{study_id}/subjects/{usubjid}/medications/new")
+def medication_form(request: Request, study_id: str, usubjid: str) -> Response:
+    user = _writer(request)
+    _subject(request, study_id, usubjid, user)
+    return _page(request, study_id, usubjid, f"Concomitant medication: {usubjid}",
+                 path.medication_fields())
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/medications/new")
+async def medication_submit(request: Request, study_id: str, usubjid: str) -> Response:
+    def write(store: Store, values: dict[str, Any], **kw: Any) -> Any:
+        return path.record_medication(store, study_id, usubjid, values, **kw)
+
+    def lines(record: Any) -> list[str]:
+        end = f" to {record['CMENDTC']}" if record.get("CMENDTC") else " (ongoing)"
+        route = path.ROUTE_TEXT.get(record["CMROUTE"], record["CMROUTE"]).lower()
+        return [f"{record['CMDECOD'].capitalize()} {record['CMDOSE']:g} {record['CMDOSU']} "
+                f"{route} from {record['CMSTDTC']}{end}"
+                + (f", for {record['CMINDC']}" if record.get("CMINDC") else "") + "."]
+
+    return await _simple_step(request, study_id, usubjid,
+                              f"Concomitant medication: {usubjid}", path.medication_fields(),
+                              write, lines)
+
+
 # ---------------------------------------------------------------- subject page, dashboard
 COLUMN_TEXT: dict[str, str] = {
     "SUBJID": "Subject number", "SITEID": "Site", "AGE": "Age", "AGEU": "Age unit",
@@ -365,6 +390,11 @@ COLUMN_TEXT: dict[str, str] = {
     "SCTESTCD": "Characteristic", "SCORRES": "Value", "SCORRESU": "Unit", "SCDTC": "Date",
     "VSTESTCD": "Test", "VSSTRESN": "Result", "VSSTRESU": "Unit", "VSDTC": "Date",
     "PRTRT": "Procedure", "PRSTDTC": "Date", "version": "Version",
+    "CMTRT": "Medication", "CMDECOD": "Standard name", "CMCAT": "Category",
+    "CMINDC": "Indication", "CMDOSE": "Dose", "CMDOSU": "Unit", "CMROUTE": "Route",
+    "CMSTDTC": "Started", "CMENDTC": "Stopped",
+    "LBSTNRLO": "Lower limit of normal (standard unit)",
+    "LBSTNRHI": "Upper limit of normal (standard unit)",
 }
 """Column headings of the subject page (the SDTM name is the heading's tooltip); a column
 not listed shows its SDTM label."""
