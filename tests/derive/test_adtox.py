@@ -291,3 +291,42 @@ def test_infection_density_by_window():
     assert [w["patient_days"] for w in windows] == [156.0, 290.0]
     assert windows[0]["per_100_patient_days"] == pytest.approx(100 / 156)
     assert windows[1]["per_100_patient_days"] == pytest.approx(100 / 290)
+
+
+# relapse day of the hand-made study: S2 day 60, S3 day 120, S5 (PD) day 60
+# (subject, CD7BLAST samples (day, %)) -> (RLCD7PCT, CD7NRLFL)
+CD7_RELAPSE = [
+    ("S2", [(-10, 95.0), (62, 5.0)], 5.0, "Y"),          # CD7-negative escape
+    ("S2", [(55, 30.0), (70, 80.0)], 30.0, "Y"),         # at the bound (<= 30): negative
+    ("S2", [(58, 31.0), (62, 2.0)], 31.0, "N"),          # both 2 days away: the earlier
+    ("S2", [(52, 1.0), (75, 1.0)], None, ""),            # outside -7..+14: no result
+    ("S3", [(134, 90.0)], 90.0, "N"),                    # +14 is inside the window
+    ("S1", [(40, 1.0)], None, ""),                        # no relapse: no flag
+]
+
+
+@pytest.mark.parametrize(("subject", "samples", "pct", "negative"), CD7_RELAPSE)
+def test_cd7_negative_relapse(subject, samples, pct, negative):
+    from celltrial.derive.adtox import cd7_at_relapse
+    from celltrial.protocols import load
+
+    domains = make_domains()
+    domains["LB"] = pd.concat([domains["LB"], _lb(
+        [(subject, d, "CD7BLAST", v, "%") for d, v in samples])], ignore_index=True)
+    adsl = build_adsl(domains, load(STUDY))
+    table = cd7_at_relapse(domains, adsl, build_adrs(domains, adsl)).set_index("USUBJID")
+    got = table.loc[subject]
+    assert (pct is None and math.isnan(got["RLCD7PCT"])) or got["RLCD7PCT"] == pct
+    assert got["CD7NRLFL"] == negative
+
+
+def test_cd7_negative_bound_is_the_protocols_inclusion_bound():
+    """CD7_NEGATIVE_AT_OR_BELOW_PCT is the CD7-positivity inclusion bound of every shipped
+    protocol (a relapse at or below it would not qualify for CD7-directed therapy again)."""
+    from celltrial.derive.adtox import CD7_NEGATIVE_AT_OR_BELOW_PCT
+    from celltrial.protocols import list_ids, load
+
+    rules = [c.rule for study in list_ids() for c in load(study).eligibility.inclusion
+             if "cd7_blast_pct" in c.rule]
+    assert len(rules) == 5
+    assert set(rules) == {f"cd7_blast_pct > {CD7_NEGATIVE_AT_OR_BELOW_PCT:g}"}

@@ -54,9 +54,9 @@ import pandas as pd
 from celltrial.derive.timeline import Domains, days_between, domain, flag, lookup, to_date
 from celltrial.derive.timeline import to_number
 
-__all__ = ["ADTOX_COLUMNS", "APLASIA_TESTS", "ICAHT_CENSORING", "INFECTION_WINDOWS",
-           "build_adtox", "icaht_censoring", "infection_density_by_window", "medication_flags",
-           "with_icaht"]
+__all__ = ["ADTOX_COLUMNS", "APLASIA_TESTS", "CD7_NEGATIVE_AT_OR_BELOW_PCT", "ICAHT_CENSORING",
+           "INFECTION_WINDOWS", "RELAPSE_CD7_WINDOW", "build_adtox", "cd7_at_relapse",
+           "icaht_censoring", "infection_density_by_window", "medication_flags", "with_icaht"]
 
 APLASIA_TESTS: dict[str, tuple[str, str, str]] = {
     "CD3ABS": ("APLCD3", "CD3", "T-cell (CD3+) aplasia duration (days)"),
@@ -266,14 +266,66 @@ def infection_density_by_window(adae: pd.DataFrame, adsl: pd.DataFrame
     return out
 
 
+CD7_NEGATIVE_AT_OR_BELOW_PCT = 30.0
+"""CD7-negative relapse (antigen escape): CD7+ fraction of marrow blasts at relapse at or below
+30%, i.e. the relapse would not meet the CD7-positivity inclusion criterion of the five
+shipped protocols ("CD7 positive ... >30%", rule ``cd7_blast_pct > 30``) for CD7-directed
+therapy again. Project convention: the CD7 CAR-T series report CD7-negative escape as the main
+relapse mechanism (Tan Y et al., 2-year follow-up of the Pan 2021 J Clin Oncol cohort: 4 of 6
+relapses CD7-negative; the CD7+ AML phase I: 7 CD7-negative relapses; CLINICAL_REFERENCE.md
+section 6, [D2], [D8]) without a numeric cut-off."""
+
+RELAPSE_CD7_WINDOW = (-7, 14)
+"""Days around the relapse day within which a marrow LB CD7BLAST result counts as "at
+relapse" (project convention: the relapse marrow and its flow panel, reported up to two
+weeks later); the nearest sample wins, the earlier one on a tie."""
+
+
+def cd7_at_relapse(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame) -> pd.DataFrame:
+    """Per infused subject: RLCD7PCT (CD7+ % of marrow blasts at relapse/progression, LB
+    CD7BLAST in :data:`RELAPSE_CD7_WINDOW` around the first RELAPSE/PD of ADRS) and CD7NRLFL
+    (Y when at or below :data:`CD7_NEGATIVE_AT_OR_BELOW_PCT`, N above it, empty without a
+    relapse or without a CD7 result at relapse)."""
+    from celltrial.derive.adrs import relapse_day
+
+    infused = adsl[adsl["SAFFL"] == "Y"]
+    start = pd.Series(pd.to_datetime(infused["TRTSDT"]).astype("datetime64[us]").to_numpy(),
+                      index=infused["USUBJID"].to_numpy())
+    lb = domain(domains, "LB", ("LBTESTCD", "LBSTRESN", "LBDTC"))
+    rows = lb[(lb["LBTESTCD"] == "CD7BLAST") & lb["USUBJID"].isin(infused["USUBJID"])]
+    cd7 = pd.DataFrame({"USUBJID": rows["USUBJID"], "VALUE": to_number(rows["LBSTRESN"]),
+                        "ADY": days_between(to_date(rows["LBDTC"]),
+                                            lookup(rows["USUBJID"], start))}).dropna()
+    relapse = relapse_day(adrs)
+    pct, negative = {}, {}
+    lo, hi = RELAPSE_CD7_WINDOW
+    for u, day in relapse.items():
+        near = cd7[(cd7["USUBJID"] == u) & (cd7["ADY"] >= day + lo) & (cd7["ADY"] <= day + hi)]
+        if near.empty:
+            continue
+        near = near.assign(DIST=(near["ADY"] - day).abs()).sort_values(["DIST", "ADY"])
+        pct[u] = float(near["VALUE"].iloc[0])
+        negative[u] = "Y" if pct[u] <= CD7_NEGATIVE_AT_OR_BELOW_PCT else "N"
+    return pd.DataFrame({"USUBJID": infused["USUBJID"],
+                         "RLCD7PCT": infused["USUBJID"].map(pct).astype(float),
+                         "CD7NRLFL": [negative.get(u, "") for u in infused["USUBJID"]]})
+
+
 def _icaht_grade(adtox: pd.DataFrame, paramcd: str, subjects: pd.Series) -> pd.Series:
     rows = adtox[adtox["PARAMCD"] == paramcd].set_index("USUBJID")["AVAL"]
     return subjects.map(rows).astype(float) if len(rows) else pd.Series(
         np.nan, index=subjects.index)
 
 
-def with_icaht(adsl: pd.DataFrame, adtox: pd.DataFrame) -> pd.DataFrame:
+def with_icaht(adsl: pd.DataFrame, adtox: pd.DataFrame,
+               relapse_cd7: pd.DataFrame | None = None) -> pd.DataFrame:
     """ADSL with EICAHTGR / LICAHTGR (early / late ICAHT grade, NaN when not assessed) from
-    ADTOX."""
-    return adsl.assign(EICAHTGR=_icaht_grade(adtox, "EICAHT", adsl["USUBJID"]),
-                       LICAHTGR=_icaht_grade(adtox, "LICAHT", adsl["USUBJID"]))
+    ADTOX, and RLCD7PCT / CD7NRLFL from :func:`cd7_at_relapse` when given."""
+    out = adsl.assign(EICAHTGR=_icaht_grade(adtox, "EICAHT", adsl["USUBJID"]),
+                      LICAHTGR=_icaht_grade(adtox, "LICAHT", adsl["USUBJID"]))
+    if relapse_cd7 is not None:
+        table = relapse_cd7.set_index("USUBJID")
+        out["RLCD7PCT"] = out["USUBJID"].map(table["RLCD7PCT"]).astype(float)
+        flags = table["CD7NRLFL"].to_dict()
+        out["CD7NRLFL"] = [flags.get(u, "") for u in out["USUBJID"]]
+    return out

@@ -23,7 +23,10 @@ from celltrial.derive.adpc import build_adpc, build_adpp
 from celltrial.derive.adrs import build_adrs
 from celltrial.derive.adsl import build_adsl
 from celltrial.derive.adtte import build_adtte, options_of
-from celltrial.derive.adtox import build_adtox, infection_density_by_window, with_icaht
+from celltrial.derive.adtox import (
+    CD7_NEGATIVE_AT_OR_BELOW_PCT, build_adtox, cd7_at_relapse, infection_density_by_window,
+    with_icaht,
+)
 from celltrial.derive.endpoints import EndpointResult, compute_endpoints
 from celltrial.derive.persistence import build_persistence
 from celltrial.derive.timeline import Domains
@@ -78,7 +81,7 @@ def derive_datasets(domains: Domains, protocol: Any) -> dict[str, pd.DataFrame]:
     if len(persistence):  # time to loss of detectable CAR-T: LOSSQPCR, LOSSABS, LOSSPCT
         adtte = pd.concat([adtte, persistence], ignore_index=True)
     return {
-        "adsl": with_icaht(adsl, adtox),
+        "adsl": with_icaht(adsl, adtox, cd7_at_relapse(domains, adsl, adrs)),
         "adae": build_adae(domains, adsl),
         "adrs": adrs,
         "adtte": adtte,
@@ -198,6 +201,11 @@ def cd7_safety(datasets: dict[str, pd.DataFrame]) -> dict[str, Any]:
             out[key] = int((infused[column] == "Y").sum())
     if "adae" in datasets:
         out["infection_density"] = infection_density_by_window(datasets["adae"], adsl)
+    if "CD7NRLFL" in infused.columns:
+        flags = infused["CD7NRLFL"]
+        out["cd7_at_relapse"] = {"with_result": int(flags.isin(["Y", "N"]).sum()),
+                                 "cd7_negative": int((flags == "Y").sum()),
+                                 "negative_at_or_below_pct": CD7_NEGATIVE_AT_OR_BELOW_PCT}
     return out
 
 
@@ -227,6 +235,11 @@ def cd7_safety_lines(summary: dict[str, Any]) -> list[str]:
     for key in ("tocilizumab", "corticosteroids"):
         if key in summary:
             lines.append(f"- Received {key} from the infusion on: {summary[key]}/{n}")
+    if "cd7_at_relapse" in summary:
+        r = summary["cd7_at_relapse"]
+        lines.append(f"- CD7-negative relapse (CD7+ blasts <= "
+                     f"{r['negative_at_or_below_pct']:g}% at relapse): {r['cd7_negative']}/"
+                     f"{r['with_result']} relapses with a CD7 result")
     for w in summary.get("infection_density", []):
         rate = w["per_100_patient_days"]
         lines.append(f"- Infections (CTCAE SOC Infections and infestations), days "
