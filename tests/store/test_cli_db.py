@@ -37,9 +37,9 @@ def test_init_import_export(db_url, tmp_path):
                                      "--out", str(out), "--db", db_url])
         assert result.exit_code == 0, result.output
         assert "LB" in result.output and "total" in result.output
-        # xpt/dataset-json: the SDTM datasets, SUPPDM, SUPPEX, SUPPAE, SUPPIS, and TE, TA, TI
-        # (`db init` registered the study from its shipped protocol)
-        supp = 0 if fmt == "csv" else 4 + 3
+        # xpt/dataset-json: the SDTM datasets, SUPPDM, SUPPEX, SUPPAE, SUPPIS, and TE, TA, TI,
+        # TS, TV (`db init` registered the study from its shipped protocol)
+        supp = 0 if fmt == "csv" else 4 + 5
         assert len(list(out.glob(f"*{suffix}"))) == len(make_frames()) + supp
 
 
