@@ -103,8 +103,12 @@ def test_define_xml_describes_the_xpt_files_beside_it(virtual_exports):
                         assert column.dropna().map(float.is_integer).all()
                 origin = item.find("def:Origin", NS).get("Type")
                 assert origin == ("Derived" if ref.get("MethodOID") else origin)
-            assert (group.get("IsReferenceData") == "Yes") == (
-                name in ("TE", "TA", "TI", "TS", "TV"))
+            design = name in ("TE", "TA", "TI", "TS", "TV")
+            assert (group.get("IsReferenceData") == "Yes") == design
+            # more than one record per subject: every subject dataset but DM
+            assert (group.get("Repeating") == "Yes") == (not design and name != "DM")
+            # SUPP--: Domain is the parent domain (Define-XML 2.1 example define.xml)
+            assert group.get("Domain") == name.removeprefix("SUPP")
 
 
 def test_codelists_carry_the_ct_release_codes_and_mark_extensions(virtual_exports):

@@ -9,7 +9,8 @@ tests/store/test_sdtm_define.py against the schema frozen in tests/fixtures/cdis
   :data:`~celltrial.store.sdtm.spec.SDTMIG_VERSION` (IG) and CDISC/NCI SDTM Controlled
   Terminology :data:`~celltrial.store.sdtm.ct.CT_RELEASE` (CT);
 - one ``ItemGroupDef`` per dataset (Purpose ``Tabulation``, ``def:Structure``, ``def:Class``
-  of the SDTMIG class, ``IsReferenceData="Yes"`` for the trial design datasets, the custom
+  of the SDTMIG class, ``Repeating="Yes"`` for more than one record per subject (not DM and
+  the trial design datasets), ``IsReferenceData="Yes"`` for the trial design ones, the custom
   domain XC ``def:IsNonStandard="Yes"`` without a standard, ``def:leaf`` to its XPT file),
   its ``ItemRef`` in SDTMIG order with ``Mandatory`` (Req variables), ``KeySequence`` (the
   dataset's keys) and ``MethodOID`` for derived variables;
@@ -190,7 +191,7 @@ def _origin(parent: etree.Element, dataset: str, var: str, method: str | None) -
     elif method is not None:
         _sub(parent, "Origin", DEF, Type="Derived", Source="Sponsor")
     elif dataset in TRIAL_DESIGN:
-        _sub(parent, "Origin", DEF, Type="Protocol")
+        _sub(parent, "Origin", DEF, Type="Protocol", Source="Sponsor")
     else:
         _sub(parent, "Origin", DEF, Type="Collected", Source="Investigator")
 
@@ -291,7 +292,7 @@ def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
         spec = specs[name]
         supp = name.startswith("SUPP")
         group = _sub(mdv, "ItemGroupDef", OID=f"IG.{name}", Name=name,
-                     Repeating="No" if name == "DM" else "Yes",
+                     Repeating="No" if name == "DM" or name in TRIAL_DESIGN else "Yes",
                      IsReferenceData="Yes" if name in TRIAL_DESIGN else "No",
                      SASDatasetName=name, Domain=name[4:] if supp else name,
                      Purpose="Tabulation",
