@@ -239,8 +239,11 @@ def test_cd7_safety_summary_in_endpoints_json_and_summary(tmp_path):
     assert summary["aplasia"]["APLCD4"]["median_days"] == 76.0
     assert summary["aplasia"]["APLCD3"]["median_days"] is None   # ongoing: not reached
     assert summary["aplasia"]["APLNK"]["aplastic"] == 0
+    assert summary["gvhd"] == {"product_origin": "autologous", "reason":
+                               "not assessed: autologous product and no GVHD AE recorded"}
     text = (tmp_path / "summary.md").read_text()
     assert "Early ICAHT (EHA/EBMT 2023): 4 assessed of 6 infused" in text
+    assert "Acute GVHD: not assessed: autologous product" in text
     assert (tmp_path / "adtox.parquet").exists() and (tmp_path / "adtox.csv").exists()
 
 
@@ -330,3 +333,38 @@ def test_cd7_negative_bound_is_the_protocols_inclusion_bound():
              if "cd7_blast_pct" in c.rule]
     assert len(rules) == 5
     assert set(rules) == {f"cd7_blast_pct > {CD7_NEGATIVE_AT_OR_BELOW_PCT:g}"}
+
+
+def test_gvhd_incidence_with_relapse_death_and_hsct_competing():
+    """Donor-derived reading of the hand-made study: GVHD (MAGIC) S1 grade 2 on day 20, S4
+    grade 1 on day 65 (before its death on day 70), S2 grade 3 on day 70 (after its relapse on
+    day 60, which came first). First events: S7 death d10, S1 GVHD d20, S3 HSCT d45, S2 relapse
+    d60, S5 PD d60, S4 GVHD d65. Aalen-Johansen: CIF(65) = 5/6 x 1/5 + (5/6 x 4/5 x 3/4 x 1/3)
+    x 1/1 = 1/6 + 1/6 = 1/3. Grade II-IV: S4's grade 1 does not count, its death on day 70
+    competes: CIF = 1/6."""
+    from celltrial.derive.adae import build_adae
+    from celltrial.derive.adtox import gvhd_incidence
+    from celltrial.protocols import load
+
+    domains = _with(make_domains(), "AE", [
+        {"USUBJID": "S1", "AETERM": "skin GVHD", "AEDECOD": "Graft versus host disease",
+         "AETOXGR": 2, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S1", 20)},
+        {"USUBJID": "S4", "AETERM": "gut GVHD", "AEDECOD": "Graft versus host disease",
+         "AETOXGR": 1, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S4", 65)},
+        {"USUBJID": "S2", "AETERM": "liver GVHD", "AEDECOD": "Graft versus host disease",
+         "AETOXGR": 3, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S2", 70)},
+    ])
+    protocol = load(STUDY)
+    adsl = build_adsl(domains, protocol)
+    adrs = build_adrs(domains, adsl)
+    adae = build_adae(domains, adsl)
+    anyg = gvhd_incidence(adae, adsl, adrs)
+    assert anyg["events"] == {"GVHD": 2, "RELAPSE/PROGRESSION": 2, "DEATH": 1,
+                              "ALLOGENEIC HSCT": 1}
+    assert anyg["landmark_day"] == 65.0          # longest time to first event, below day 100
+    # times: S7 10 (death), S1 20 (GVHD), S3 45 (HSCT), S2 60 (relapse), S5 60 (PD), S4 65
+    # (GVHD). CIF(65) = 5/6 * 1/5 + (5/6 * 4/5 * 3/4 * 1/3) * 1 = 1/6 + 1/6 = 1/3
+    assert anyg["estimate"] == pytest.approx(1 / 3)
+    severe = gvhd_incidence(adae, adsl, adrs, min_grade=2)
+    assert severe["events"]["GVHD"] == 1 and severe["events"]["DEATH"] == 2
+    assert severe["estimate"] == pytest.approx(1 / 6)

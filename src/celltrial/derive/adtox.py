@@ -55,7 +55,8 @@ from celltrial.derive.timeline import Domains, days_between, domain, flag, looku
 from celltrial.derive.timeline import to_number
 
 __all__ = ["ADTOX_COLUMNS", "APLASIA_TESTS", "CD7_NEGATIVE_AT_OR_BELOW_PCT", "ICAHT_CENSORING",
-           "INFECTION_WINDOWS", "RELAPSE_CD7_WINDOW", "build_adtox", "cd7_at_relapse",
+           "GVHD_CAUSES", "INFECTION_WINDOWS", "RELAPSE_CD7_WINDOW", "build_adtox",
+           "cd7_at_relapse", "gvhd_incidence",
            "icaht_censoring", "infection_density_by_window", "medication_flags", "with_icaht"]
 
 APLASIA_TESTS: dict[str, tuple[str, str, str]] = {
@@ -309,6 +310,66 @@ def cd7_at_relapse(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame) -> 
     return pd.DataFrame({"USUBJID": infused["USUBJID"],
                          "RLCD7PCT": infused["USUBJID"].map(pct).astype(float),
                          "CD7NRLFL": [negative.get(u, "") for u in infused["USUBJID"]]})
+
+
+GVHD_TERM = "graft versus host disease"
+"""AEDECOD of acute GVHD (MAGIC 2016 overall grade in AETOXGR; clinical/ae_terms.py)."""
+
+GVHD_CAUSES = {1: "GVHD", 2: "RELAPSE/PROGRESSION", 3: "DEATH", 4: "ALLOGENEIC HSCT"}
+"""Cause codes of the GVHD cumulative incidence: 1 the event, the others competing."""
+
+
+def gvhd_incidence(adae: pd.DataFrame, adsl: pd.DataFrame, adrs: pd.DataFrame, *,
+                   day: float = 100.0, min_grade: int = 1) -> dict[str, Any]:
+    """Cumulative incidence of acute GVHD after a donor-derived CAR-T product (Aalen-Johansen,
+    ``celltrial.stats.cumulative_incidence`` = R cmprsk::cuminc) at ``day``, among the infused:
+    the event is the first treatment-emergent AE "Graft versus host disease" of MAGIC overall
+    grade >= ``min_grade``; relapse/progression (ADRS), death and an allogeneic HSCT (after which
+    GVHD belongs to the graft, not the CAR-T product) compete, whichever comes first; censored
+    at the last day known alive. The estimate is read at ``day`` when someone was followed that
+    long, else at the longest follow-up (``landmark_day`` says which)."""
+    from celltrial.derive.adrs import relapse_day
+    from celltrial.stats import cumulative_incidence
+
+    infused = adsl[adsl["SAFFL"] == "Y"].set_index("USUBJID")
+    if infused.empty:
+        return {"n": 0, "reason": "no infused patient"}
+    gvhd = adae[(adae["AEDECOD"].astype(str).str.strip().str.lower() == GVHD_TERM)
+                & (adae["TRTEMFL"] == "Y")
+                & (pd.to_numeric(adae["AETOXGR"], errors="coerce") >= min_grade)] \
+        if len(adae) else adae
+    first_gvhd = gvhd.groupby("USUBJID")["ASTDY"].min() if len(gvhd) else pd.Series(
+        dtype=float)
+    relapse = relapse_day(adrs)
+    death = days_between(infused["DTHDT"], infused["TRTSDT"])
+    hsct = days_between(infused["HSCTDT"], infused["TRTSDT"])
+    last = days_between(infused["LSTALVDT"], infused["TRTSDT"])
+    times, causes = [], []
+    for u in infused.index:
+        candidates = [(float(first_gvhd.get(u, math.nan)), 1),
+                      (float(relapse.get(u, math.nan)), 2), (float(death[u]), 3),
+                      (float(hsct[u]), 4)]
+        candidates = [(t, c) for t, c in candidates if not math.isnan(t)]
+        if candidates:
+            t, c = min(candidates)
+        else:
+            t, c = float(last[u]) if not math.isnan(last[u]) else 0.0, 0
+        times.append(max(t, 0.0))
+        causes.append(c)
+    t_arr, c_arr = np.asarray(times), np.asarray(causes)
+    landmark = min(float(day), float(t_arr.max()))
+    out: dict[str, Any] = {"n": len(t_arr), "min_grade": min_grade, "day": day,
+                           "landmark_day": landmark,
+                           "events": {GVHD_CAUSES[k]: int((c_arr == k).sum()) for k in GVHD_CAUSES},
+                           "censored": int((c_arr == 0).sum())}
+    if not (c_arr == 1).any():
+        out.update(estimate=0.0)
+        return out
+    fit = cumulative_incidence(t_arr, c_arr)
+    at = fit.at([landmark])
+    row = at[at["cause"] == 1]
+    out.update(estimate=float(row["est"].iloc[0]), variance=float(row["var"].iloc[0]))
+    return out
 
 
 def _icaht_grade(adtox: pd.DataFrame, paramcd: str, subjects: pd.Series) -> pd.Series:

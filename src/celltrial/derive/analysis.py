@@ -24,8 +24,8 @@ from celltrial.derive.adrs import build_adrs
 from celltrial.derive.adsl import build_adsl
 from celltrial.derive.adtte import build_adtte, options_of
 from celltrial.derive.adtox import (
-    CD7_NEGATIVE_AT_OR_BELOW_PCT, build_adtox, cd7_at_relapse, infection_density_by_window,
-    with_icaht,
+    CD7_NEGATIVE_AT_OR_BELOW_PCT, GVHD_TERM, build_adtox, cd7_at_relapse, gvhd_incidence,
+    infection_density_by_window, with_icaht,
 )
 from celltrial.derive.endpoints import EndpointResult, compute_endpoints
 from celltrial.derive.persistence import build_persistence
@@ -48,6 +48,9 @@ class Analysis:
     """The recommended phase II dose by the protocol's rule (`celltrial.design.rp2d`): dose
     (1-based) or None, the dose level id, the reason, the per-dose table, the rule and whether
     it is assumed; None when the protocol has no dose levels."""
+    cd7_safety: dict[str, Any] | None = None
+    """:func:`cd7_safety` of the datasets and the protocol (None: computed from the datasets
+    when written, without the protocol's product origin)."""
 
 
 def recommend_phase2_dose(protocol: Any, datasets: dict[str, pd.DataFrame]
@@ -106,6 +109,7 @@ def analyze(domains: Domains, protocol: Any) -> Analysis:
                  "orr_categories": list(options.orr_categories)},
         protocol_version=str(getattr(protocol, "version", "")),
         rp2d=recommend_phase2_dose(protocol, datasets),
+        cd7_safety=cd7_safety(datasets, protocol),
     )
 
 
@@ -152,7 +156,8 @@ def summary_markdown(analysis: Analysis) -> str:
         else:
             lines.append(f"- Not computable: {r.reason}")
         lines.append("")
-    lines += cd7_safety_lines(cd7_safety(analysis.datasets))
+    lines += cd7_safety_lines(analysis.cd7_safety if analysis.cd7_safety is not None
+                              else cd7_safety(analysis.datasets))
     if analysis.rp2d is not None:
         r = analysis.rp2d
         lines += ["## Recommended phase II dose",
@@ -161,12 +166,15 @@ def summary_markdown(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
-def cd7_safety(datasets: dict[str, pd.DataFrame]) -> dict[str, Any]:
+def cd7_safety(datasets: dict[str, pd.DataFrame], protocol: Any = None) -> dict[str, Any]:
     """CD7-specific safety of the infused set, not registered as outcome measures (issue 13):
     early/late ICAHT grade distribution (ADSL EICAHTGR/LICAHTGR), T/NK aplasia per marker
     (ADTOX APL*: patients below the threshold, Kaplan-Meier median duration with ongoing
     aplasia censored, so that an aplasia still running at the last count is not dropped),
-    tocilizumab and corticosteroid use (ADSL TOCIFL/CORTFL). Empty when nobody was infused."""
+    tocilizumab and corticosteroid use (ADSL TOCIFL/CORTFL), CD7-negative relapses, infection
+    density, and acute GVHD (``adtox.gvhd_incidence``: any grade and MAGIC grade II-IV by day
+    100, relapse, death and HSCT competing) when the protocol's product is donor-derived or a
+    GVHD AE was recorded. Empty when nobody was infused."""
     from celltrial.stats import kaplan_meier
 
     adsl, adtox = datasets["adsl"], datasets.get("adtox")
@@ -201,6 +209,18 @@ def cd7_safety(datasets: dict[str, pd.DataFrame]) -> dict[str, Any]:
             out[key] = int((infused[column] == "Y").sum())
     if "adae" in datasets:
         out["infection_density"] = infection_density_by_window(datasets["adae"], adsl)
+    origin = str(getattr(getattr(protocol, "intervention", None), "product_origin", "unknown"))
+    adae = datasets.get("adae")
+    has_gvhd = adae is not None and len(adae) and (
+        adae["AEDECOD"].astype(str).str.strip().str.lower() == GVHD_TERM).any()
+    if origin.startswith("donor") or has_gvhd:
+        out["gvhd"] = {"product_origin": origin,
+                       "any_grade": gvhd_incidence(adae, adsl, datasets["adrs"]),
+                       "grade_2_to_4": gvhd_incidence(adae, adsl, datasets["adrs"],
+                                                      min_grade=2)}
+    else:
+        out["gvhd"] = {"product_origin": origin,
+                       "reason": "not assessed: autologous product and no GVHD AE recorded"}
     if "CD7NRLFL" in infused.columns:
         flags = infused["CD7NRLFL"]
         out["cd7_at_relapse"] = {"with_result": int(flags.isin(["Y", "N"]).sum()),
@@ -240,6 +260,15 @@ def cd7_safety_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"- CD7-negative relapse (CD7+ blasts <= "
                      f"{r['negative_at_or_below_pct']:g}% at relapse): {r['cd7_negative']}/"
                      f"{r['with_result']} relapses with a CD7 result")
+    gvhd = summary.get("gvhd", {})
+    if "any_grade" in gvhd:
+        for key, label in (("any_grade", "any grade"), ("grade_2_to_4", "MAGIC grade II-IV")):
+            g = gvhd[key]
+            lines.append(f"- Acute GVHD ({label}), {gvhd['product_origin']} product: cumulative "
+                         f"incidence {g['estimate']:.3g} by day {g['landmark_day']:g} "
+                         f"({g['events']['GVHD']}/{g['n']}; relapse, death and HSCT competing)")
+    elif gvhd:
+        lines.append(f"- Acute GVHD: {gvhd['reason']} ({gvhd['product_origin']})")
     for w in summary.get("infection_density", []):
         rate = w["per_100_patient_days"]
         lines.append(f"- Infections (CTCAE SOC Infections and infestations), days "
@@ -265,7 +294,9 @@ def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
     payload = {"study": analysis.study, "protocol_version": analysis.protocol_version,
                "options": analysis.options,
                "endpoints": [r.to_dict() for r in analysis.endpoints],
-               "rp2d": analysis.rp2d, "cd7_safety": cd7_safety(analysis.datasets)}
+               "rp2d": analysis.rp2d,
+               "cd7_safety": analysis.cd7_safety if analysis.cd7_safety is not None
+               else cd7_safety(analysis.datasets)}
     endpoints_file = out_dir / "endpoints.json"
     endpoints_file.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     summary_file = out_dir / "summary.md"
