@@ -368,6 +368,39 @@ def test_concomitant_medication_from_the_drug_list(trial):
     assert trial.counts() == before
 
 
+def test_lab_results_from_a_csv_file(trial):
+    """A batch of lab results: every line graded as the lab form grades it, stored in one
+    audited write; a file with one bad line stores nothing and names the line."""
+    usubjid = _infused(trial, "146")
+    client = trial.login("inv01")
+    page = f"{S}/subjects/{usubjid}/labs/upload"
+
+    def upload(text: str):
+        html = client.get(page).text
+        return client.post(page, data={"csrf_token": form_token(html),
+                                       "submission": form_value(html, "submission"),
+                                       "action": "save"},
+                           files={"file": ("labs.csv", text.encode(), "text/csv")},
+                           follow_redirects=False)
+
+    before = trial.counts()
+    bad = upload("test,value,unit,lln,date\nNEUT,400,cells/uL,1800,2024-03-12T08:00\n"
+                 "PLAT,-5,,150,2024-03-12T08:00\n")
+    assert bad.status_code == 422
+    assert "line 3, value" in re.search(r'id="error-file">([^<]*)<', bad.text).group(1)
+    assert trial.counts() == before
+    good = upload("test,value,unit,lln,date\nNEUT,400,cells/uL,1800,2024-03-12T08:00\n"
+                  "PLAT,90,,150,2024-03-12T08:00\n")
+    assert good.status_code == 303, good.text
+    lb = rows(trial, "LB", usubjid)
+    assert list(zip(lb["LBTESTCD"], lb["LBTOXGR"], strict=True)) == [("NEUT", 4), ("PLAT", 1)]
+    assert lb["LBSTNRLO"][0] == pytest.approx(1.8) and lb["LBORNRLO"][0] == 1800
+    trail = audit_trail(trial.store, STUDY, table="lb")
+    mine = trail[trail["record_key"].str.contains(usubjid, regex=False)]
+    assert set(mine["user"]) == {"inv01"} and set(mine["reason"]) == {"lab results file (web)"}
+    assert "2 lab result(s) stored" in client.get(good.headers["location"]).text
+
+
 def test_disposition_with_death(trial):
     usubjid = _infused(trial, "150")
     client = trial.login("inv01")

@@ -48,7 +48,7 @@ from celltrial.store import Store, update_record, write_domains, write_record
 from celltrial.store.engine import write_transaction
 from celltrial.store.locks import Locked
 from celltrial.store.schema import TABLES
-from celltrial.web.forms import FormField, FormProblems, day_of
+from celltrial.web.forms import FormField, FormProblems, day_of, plain_message
 
 SOURCE = "web"
 
@@ -261,6 +261,11 @@ def register_subject(store: Store, study_id: str, protocol: Any, values: Mapping
     except StoreError as exc:
         raise _store_problem(exc) from exc
     return Registered(str(written.record["USUBJID"]), result, written.replayed)
+
+
+def was_accepted(store: Store, submission: str | None) -> bool:
+    """Whether the form ``submission`` was already accepted (a repeated submit)."""
+    return _replay(store, submission)
 
 
 def _replay(store: Store, submission: str | None) -> bool:
@@ -770,3 +775,88 @@ def record_medication(store: Store, study_id: str, usubjid: str, values: Mapping
               "CMSTDTC": values["start"], "CMENDTC": values.get("end")}
     return _write_one(store, study_id, "CM", record, user=user,
                       reason="concomitant medication (web)", submission=submission)
+
+
+# ---------------------------------------------------------------- lab results by CSV file
+LAB_CSV_COLUMNS = ("test", "value", "unit", "lln", "uln", "date", "specimen")
+"""Columns of a lab CSV upload: the lab form's and the API's fields (``test`` and ``value``
+and ``date`` required), one row per result."""
+
+
+def read_lab_csv(data: bytes) -> list[dict[str, str]]:
+    """The rows of an uploaded lab CSV (UTF-8, header line of :data:`LAB_CSV_COLUMNS`);
+    FormProblems naming the file's problem."""
+    import csv
+    import io
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormProblems({"file": f"Not a UTF-8 text file (byte {exc.start})"}) from exc
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in LAB_CSV_COLUMNS]
+    missing = [h for h in ("test", "value", "date") if h not in header]
+    if not header or unknown or missing:
+        raise FormProblems({"file": "The first line must name the columns, among "
+                                    + ", ".join(LAB_CSV_COLUMNS) + (
+                                        f" (unknown: {', '.join(unknown)})" if unknown else "")
+                                    + (f" (missing: {', '.join(missing)})" if missing
+                                       else "")})
+    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            for row in reader]
+    if not rows:
+        raise FormProblems({"file": "No result rows below the header line"})
+    return rows
+
+
+def record_lab_file(store: Store, study_id: str, usubjid: str, data: bytes, *, user: str,
+                    submission: str | None) -> list[dict[str, Any]]:
+    """Grade every row of a lab CSV as the lab form does (:func:`celltrial.web.capture
+    .build_lab`, the same date checks) and write them all in ONE store write (validated,
+    audited: :func:`celltrial.store.write_domains`), or nothing: FormProblems listing each
+    refused row. A file already uploaded with this form (its ``submission`` key) writes
+    nothing again."""
+    from celltrial.web import capture
+
+    rows = read_lab_csv(data)
+    if _replay(store, submission):
+        raise FormProblems({"_form": "This file was already uploaded with this form: nothing "
+                                     "was stored twice"})
+    dm = subject_dm(store, study_id, usubjid)
+    failed = capture._screen_failure_date(store, study_id, usubjid)
+    today = _today()
+    records, problems = [], []
+    for number, row in enumerate(rows, start=2):
+        try:
+            record, _grade = capture.build_lab(row)
+        except capture.FieldErrors as exc:
+            problems += [f"line {number}, {k}: {plain_message(v)}" for k, v in exc.errors.items()]
+            continue
+        dates = capture.entry_date_problems("LB", record, today=today,
+                                            consent=dm.get("RFICDTC"), screen_failed=failed)
+        problems += [f"line {number}, {k}: {plain_message(v)}" for k, v in dates.items()]
+        records.append({"USUBJID": usubjid, **{k: v for k, v in record.items()
+                                                if v is not None}})
+    if problems:
+        raise FormProblems({"file": "; ".join(problems[:20]) + (
+            f"; and {len(problems) - 20} more" if len(problems) > 20 else "")})
+    try:
+        with write_transaction(store.engine) as connection:
+            write_domains(store, study_id, {"LB": pd.DataFrame(records, dtype=object)},
+                          user=user, reason="lab results file (web)", source=SOURCE)
+            if submission:  # the form's key: the same upload again writes nothing
+                from celltrial.store.audit import now
+                from celltrial.store.entry import KEY_PATTERN
+                from celltrial.store.schema import Submission
+
+                if KEY_PATTERN.fullmatch(submission):
+                    connection.execute(Submission.__table__.insert(), {
+                        "key": submission, "user": user, "study_id": study_id,
+                        "domain": "LB FILE", "at": now(),
+                        "record_key": f"USUBJID={usubjid};rows={len(records)}"})
+    except Locked:
+        raise
+    except StoreError as exc:
+        raise _store_problem(exc) from exc
+    return records

@@ -335,6 +335,55 @@ async def disposition_submit(request: Request, study_id: str, usubjid: str) -> R
                               path.DISPOSITION_FIELDS, write, lines)
 
 
+LAB_FILE_TITLE = "Lab results from a file"
+
+
+def _upload_page(request: Request, study_id: str, usubjid: str, *,
+                 errors: dict[str, str] | None = None, status_code: int = 200,
+                 submission: str | None = None) -> Response:
+    return _render(request, "path_upload.html", status_code=status_code, study_id=study_id,
+                   usubjid=usubjid, title=f"{LAB_FILE_TITLE}: {usubjid}",
+                   columns=path.LAB_CSV_COLUMNS, errors=errors or {},
+                   submission=submission or uuid.uuid4().hex)
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/labs/upload")
+def lab_file_form(request: Request, study_id: str, usubjid: str) -> Response:
+    user = _writer(request)
+    _subject(request, study_id, usubjid, user)
+    return _upload_page(request, study_id, usubjid)
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/labs/upload")
+async def lab_file_submit(request: Request, study_id: str, usubjid: str) -> Response:
+    """Every line of the file graded and stored in one write, or nothing (the lines refused
+    named next to the file field)."""
+    user = current_user(request)
+    form = await _form(request)
+    if not rule_of(user).write:
+        raise Forbidden(f"Role {user.role} is read-only: it enters no data")
+    store = await run_in_threadpool(_subject, request, study_id, usubjid, user)
+    submission = str(form.get("submission") or "") or None
+    upload = form.get("file")
+    data = await upload.read() if hasattr(upload, "read") else b""
+    if await run_in_threadpool(path.was_accepted, store, submission):
+        return _saved(request, study_id, usubjid, LAB_FILE_TITLE,
+                      ["This file was already stored with this form."], replayed=True)
+    try:
+        if not data:
+            raise FormProblems({"file": "Required: choose a CSV file"})
+        records = await run_in_threadpool(
+            lambda: path.record_lab_file(store, study_id, usubjid, data, user=user.username,
+                                         submission=submission))
+    except FormProblems as exc:
+        return _upload_page(request, study_id, usubjid, errors=exc.errors, status_code=422,
+                            submission=submission)
+    grades = [r.get("LBTOXGR") for r in records]
+    lines = [f"{len(records)} lab result(s) stored and graded (CTCAE v5.0 grades: "
+             + ", ".join("-" if g is None else str(g) for g in grades) + ")."]
+    return _saved(request, study_id, usubjid, LAB_FILE_TITLE, lines)
+
+
 @router.get("/studies/{study_id}/subjects/{usubjid}/medications/new")
 def medication_form(request: Request, study_id: str, usubjid: str) -> Response:
     user = _writer(request)
