@@ -337,6 +337,16 @@ def test_ts_conformance_rules():
     long.loc[1, "TSPARMCD"] = "TRIALTTL"
     assert {(f.rule, f.variable) for f in check({"TS": long})} == {
         ("SD0006", "TSVAL"), ("SD0004", "TSPARMCD")}
+    coded = ts.copy()
+    phase = coded.index[coded["TSPARMCD"] == "TPHASE"][0]
+    coded.loc[phase, "TSVALCD"] = "C15601"  # the code of another phase
+    blind = coded.index[coded["TSPARMCD"] == "TBLIND"][0]
+    coded.loc[blind, "TSVAL"] = "OPEN"  # not a TBLIND term
+    title = coded.index[coded["TSPARMCD"] == "TITLE"][0]
+    coded.loc[title, "TSVAL"] = None  # a null value without its null flavour
+    assert {(f.rule, f.row, f.variable) for f in check({"TS": coded})} == {
+        ("SD0011", phase + 1, "TSVALCD"), ("SD0011", blind + 1, "TSVAL"),
+        ("SD0011", title + 1, "TSVALNF")}
 
 
 def test_store_export_adds_trial_design_only_for_a_registered_shipped_protocol(store, tmp_path):

@@ -18,6 +18,10 @@ Each finding names its rule, dataset, row (from 1), variable and value. Rules:
 - ``SD0010`` DM arm coding (SDTMIG 3.4 section 5.2, the DM assumptions on ARMNRS): ARMCD
   and ARM null together, ACTARMCD and ACTARM null together, and ARMNRS given exactly when
   ARMCD or ACTARMCD is null.
+- ``SD0011`` TS values (SDTMIG 3.4 section 7.6, TS assumptions): TSVAL null exactly when
+  TSVALNF gives the null flavour; a parameter answered from CDISC CT
+  (:data:`celltrial.store.sdtm.design.TS_RESPONSES`) has a TSVAL of its codelist, TSVALCD the
+  NCI code of that term and TSVCDREF ``CDISC CT``.
 """
 
 from __future__ import annotations
@@ -110,6 +114,34 @@ def check_dataset(name: str, frame: pd.DataFrame) -> list[Finding]:
             if cd != arm or act_cd != act or (cd or act_cd) == nrs:
                 add("SD0010", row, "ARMNRS", values[4], "ARMCD/ARM and ACTARMCD/ACTARM null "
                     "in pairs; ARMNRS given exactly when one pair is null")
+    if name == "TS":
+        found += _check_ts(frame)
+    return found
+
+
+def _check_ts(frame: pd.DataFrame) -> list[Finding]:
+    from celltrial.store.sdtm.design import TS_RESPONSES
+
+    found = []
+    columns = ("TSPARMCD", "TSVAL", "TSVALNF", "TSVALCD", "TSVCDREF")
+    if not set(columns) <= set(frame.columns):
+        return found
+    for row, values in enumerate(frame[list(columns)].itertuples(index=False), start=1):
+        parmcd, value, null_flavor, code, ref = (None if _missing(v) else v for v in values)
+        if (value is None) == (null_flavor is None):
+            found.append(Finding("SD0011", "TS", row, "TSVALNF", null_flavor,
+                                 "TSVAL null exactly when TSVALNF gives its null flavour"))
+        codelist = TS_RESPONSES.get(parmcd)
+        if codelist is None or value is None:
+            continue
+        term = next((t for t in ct.terms() if t.codelist == codelist and t.value == value), None)
+        if term is None:
+            found.append(Finding("SD0011", "TS", row, "TSVAL", value,
+                                 f"{parmcd} is answered from CT codelist {codelist}"))
+        elif code != term.code or ref != "CDISC CT":
+            found.append(Finding("SD0011", "TS", row, "TSVALCD", code,
+                                 f"must be {term.code}, the NCI code of {value!r}, with "
+                                 "TSVCDREF CDISC CT"))
     return found
 
 

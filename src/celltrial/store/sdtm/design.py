@@ -61,6 +61,13 @@ EFFICACY_DERIVATIONS = frozenset({"remission_rate", "orr", "mrd_negative_rate",
 PK_PREFIX = "ck_"
 """Cellular-kinetic endpoint derivations (``ck_...``): TTYPE PHARMACOKINETIC."""
 
+TS_RESPONSES = {"STYPE": "STYPE", "TPHASE": "TPHASE", "TTYPE": "TTYPE",
+                "INTMODEL": "INTMODEL", "INTTYPE": "INTTYPE", "DOSFRM": "FRM", "ROUTE": "ROUTE",
+                "SEXPOP": "SEXPOP", "HLTSUBJI": "NY", "RANDOM": "NY", "TBLIND": "TBLIND",
+                "TCNTRL": "TCNTRL"}
+"""TS parameters whose value is a CDISC CT response: TSPARMCD -> codelist of TSVAL (CT
+2025-03-28 definitions of the TSPARMCD terms)."""
+
 _PHASES = {"1": "PHASE I TRIAL", "1/2": "PHASE I/II TRIAL", "2": "PHASE II TRIAL"}
 _AGE = re.compile(r"(?:(\d+)\s*<=?\s*)?age_years(?:\s*<=?\s*(\d+))?")
 
@@ -128,8 +135,9 @@ def _ages(protocol: Any) -> tuple[int | None, int | None]:
     return low, high
 
 
-def _coded(codelist: str, value: str) -> dict[str, Any]:
-    """TSVAL with its CDISC CT code (TSVALCD), dictionary and version."""
+def _coded(parmcd: str, value: str) -> dict[str, Any]:
+    """TSVAL of parameter ``parmcd`` with its CDISC CT code (TSVALCD), dictionary, version."""
+    codelist = TS_RESPONSES[parmcd]
     code = next(t.code for t in ct.terms() if t.codelist == codelist and t.value == value)
     return {"TSVAL": value, "TSVALCD": code, "TSVCDREF": "CDISC CT",
             "TSVCDVER": ct.CT_RELEASE}
@@ -165,7 +173,7 @@ def _ts(protocol: Any, dm: pd.DataFrame | None = None) -> pd.DataFrame:
     rows += [("INTMODEL", _coded("INTMODEL", "SINGLE GROUP")),
              ("INTTYPE", _coded("INTTYPE", "GENETIC")),
              ("TRT", {"TSVAL": protocol.intervention.product}),
-             ("DOSFRM", _coded("FRM", "SUSPENSION")),
+             ("DOSFRM", _coded("DOSFRM", "SUSPENSION")),
              ("ROUTE", _coded("ROUTE", "INTRAVENOUS")),
              ("NARMS", {"TSVAL": str(len(protocol.dose_levels))}),
              ("PLANSUB", {"TSVAL": str(int(protocol.target_enrollment))})]
@@ -173,8 +181,8 @@ def _ts(protocol: Any, dm: pd.DataFrame | None = None) -> pd.DataFrame:
     rows.append(("AGEMIN", _iso(f"P{low}Y") if low is not None else {"TSVALNF": "UNK"}))
     rows.append(("AGEMAX", _iso(f"P{high}Y") if high is not None else {"TSVALNF": "PINF"}))
     rows += [("SEXPOP", _coded("SEXPOP", "BOTH")),
-             ("HLTSUBJI", _coded("NY", "N")),
-             ("RANDOM", _coded("NY", "N")),
+             ("HLTSUBJI", _coded("HLTSUBJI", "N")),
+             ("RANDOM", _coded("RANDOM", "N")),
              ("TBLIND", _coded("TBLIND", "OPEN LABEL")),
              ("TCNTRL", _coded("TCNTRL", "NONE")),
              ("LENGTH", _iso(f"P{int(max(protocol.schedule.followup_days))}D"))]
