@@ -41,10 +41,21 @@ def html_text(path) -> str:
     return html_lib.unescape(re.sub(r"<[^>]+>", " ", raw))
 
 
+def paper(pdf) -> set[tuple[float, float]]:
+    """The paper sizes of the pages, each as (short side, long side): one paper, whichever way
+    a page is turned."""
+    return {tuple(sorted((round(float(p.width), 2), round(float(p.height), 2))))
+            for p in pdf.pages}
+
+
 def test_every_page_has_one_size_and_all_text_inside(reported):
     with pdfplumber.open(reported.files.pdf) as pdf:
-        sizes = {(round(float(p.width), 2), round(float(p.height), 2)) for p in pdf.pages}
-        assert sizes == {A4}
+        assert paper(pdf) == {A4}
+        # portrait, but the listings of the appendix, which are landscape from their section on
+        turned = [p.width > p.height for p in pdf.pages]
+        first = turned.index(True)
+        assert all(turned[first:]) and not any(turned[:first])
+        assert "10. Appendix: patient data listings" in pdf.pages[first].extract_text()
         for number, page in enumerate(pdf.pages, start=1):
             for ch in page.chars:
                 assert -0.5 <= ch["x0"] and ch["x1"] <= page.width + 0.5, (number, ch["text"])
@@ -165,7 +176,7 @@ def test_letter_paper(tmp_path, make_report):
     protocol = load("cd7-tall-dlt")
     out = make_report(simulate_study(protocol, 6, seed=5), protocol, tmp_path, page_size="Letter")
     with pdfplumber.open(out.files.pdf) as pdf:
-        assert {(round(float(p.width), 2), round(float(p.height), 2)) for p in pdf.pages} == {LETTER}
+        assert paper(pdf) == {LETTER}
 
 
 def test_unknown_page_size_is_refused(tmp_path):

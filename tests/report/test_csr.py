@@ -52,3 +52,35 @@ def test_table_html_has_numbered_title_population_n_and_footnotes():
     assert "Grade &gt;= 3" in html and "n (%) of N." in html
     empty = CsrTable("14.3.9", "Deaths", "Population", "", (), (), empty_reason="No death.")
     assert "No death." in empty.to_html() and "<table" not in empty.to_html()
+
+
+def test_column_widths_keep_words_and_counts_whole():
+    from celltrial.report.csr import _longest_word, column_widths, numbers_fit
+
+    # a header may break after the hyphen of "DLT-evaluable", a cell's id or date never
+    assert _longest_word("DLT-evaluable patients", header=True) == len("evaluable")
+    assert _longest_word("cd7-aml-mll-001") == len("cd7-aml-mll-001")
+    assert _longest_word("2025-01-06", header=True) == len("2025-01-06")
+    counts = CsrTable("14.3.2", "AEs", "Population", "Term", (column("DL1", 3), column("Total", 3)),
+                      (Row("A very long preferred term that may wrap over lines",
+                           ("3 (100.0) / 1 (33.3)", "15 (100.0) / 15 (100.0)")),))
+    assert numbers_fit(counts)
+    widths = column_widths(counts)
+    assert abs(sum(widths) - 100.0) < 1e-9
+    # the count column gets at least its whole text: 23 characters + padding of the 100 a line
+    # holds; the label wraps instead
+    assert widths[2] >= 100.0 * (23 + 2) / 100
+    assert 'class="n"' in counts.to_html()
+    many = CsrTable("14.3.2", "AEs", "Population", "Term", tuple(column(f"DL{i}", 3)
+                                                                  for i in range(8)),
+                    (Row("Term", tuple("15 (100.0) / 15 (100.0)" for _ in range(8))),))
+    assert not numbers_fit(many)  # eight such columns cannot fit: they wrap at spaces
+    assert 'class="n"' not in many.to_html()
+
+
+def test_a_listing_is_captioned_as_a_listing():
+    listing = CsrTable("16.2.7", "Adverse events by patient", "Population", "Patient",
+                       ("Grade",), (Row("x", ("3",)),), kind="Listing", landscape=True)
+    assert listing.caption == "Listing 16.2.7: Adverse events by patient"
+    assert listing.anchor == "l16-2-7"
+    assert 'class="csr-table landscape"' in listing.to_html()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,11 +108,12 @@ class Row:
 
 @dataclass(frozen=True)
 class CsrTable:
-    """One numbered CSR table (or listing): number, title, population, header, rows, notes.
+    """One numbered CSR table or listing: number, title, population, header, rows, notes.
 
     ``wide``: printed in a smaller font; ``landscape``: printed on landscape pages (the same
-    paper size turned); ``text_cells``: cells of text, left-aligned (numbers are centred under
-    their header).
+    paper size turned); ``text_cells``: cells of text, left-aligned and wrapped at spaces
+    (numbers are centred under their header and never wrapped: their column is made wide
+    enough, :func:`column_widths`).
     """
 
     number: str
@@ -126,14 +128,17 @@ class CsrTable:
     text_cells: bool = False
     landscape: bool = False
     id: str = field(default="")
+    kind: str = "Table"
+    """"Table" (a summary, ICH E3 section 14) or "Listing" (one row per patient or event,
+    ICH E3 section 16.2)."""
 
     @property
     def caption(self) -> str:
-        return f"Table {self.number}: {self.title}"
+        return f"{self.kind} {self.number}: {self.title}"
 
     @property
     def anchor(self) -> str:
-        return "t" + self.number.replace(".", "-")
+        return ("l" if self.kind == "Listing" else "t") + self.number.replace(".", "-")
 
     def text(self) -> str:
         """Plain text of the table (title, headers, cells, notes) for tests and search."""
@@ -159,10 +164,11 @@ class CsrTable:
             cols = "".join(f'<col style="width:{w:.1f}%">' for w in column_widths(self))
             out.append(f'<table><colgroup>{cols}</colgroup><thead><tr><th class="stub">'
                        f'{e(self.stub)}</th>{head}</tr></thead><tbody>')
+            cell_class = ' class="n"' if numbers_fit(self) else ""
             for row in self.rows:
                 cls = ' class="group"' if row.group else ""
                 pad = f' style="padding-left:{0.3 + 1.0 * row.indent:.1f}em"' if row.indent else ""
-                cells = "".join(f"<td>{e(c)}</td>" for c in row.cells)
+                cells = "".join(f"<td{cell_class}>{e(c)}</td>" for c in row.cells)
                 if row.group and not row.cells:
                     cells = "".join("<td></td>" for _ in self.columns)
                 out.append(f"<tr{cls}><td class=\"stub\"{pad}>{e(row.label)}</td>{cells}</tr>")
@@ -179,25 +185,79 @@ class CsrTable:
 #: ``HEADER_WEIGHT`` times
 MIN_CHARS, MAX_CHARS, PAD_CHARS, HEADER_WEIGHT = 5, 48, 2, 1.15
 
+#: characters of the text block's width (A4 or Letter less 2 x 16 mm margins, ~500 pt) at the
+#: table font (7.5 pt; 6.8 pt for a wide table), counted as DejaVu Sans digits (0.636 em), the
+#: widest characters of most cells
+LINE_CHARS, WIDE_LINE_CHARS = 100, 110
+#: the same on a landscape page (297 - 2 x 16 mm of A4, 279 - 32 mm of Letter: the narrower)
+LANDSCAPE_LINE_CHARS, LANDSCAPE_WIDE_LINE_CHARS = 140, 155
+
 
 def _longest(text: str) -> int:
     """Characters of the longest line of a cell or header (headers break before ``N = ``)."""
     return max((len(line) for line in text.split("\n")), default=0)
 
 
-def column_widths(table: CsrTable) -> list[float]:
-    """Width of each column (stub first) in % of the table: proportional to the characters of
-    the column's longest text (header line, cell, or row label with its indent), each bounded
-    to ``MIN_CHARS``..``MAX_CHARS`` so that a long text wraps rather than starving the others."""
-    stub = max([HEADER_WEIGHT * _longest(table.stub)]
-               + [_longest(r.label) + 2 * r.indent for r in table.rows])
-    chars = [stub]
+def _longest_word(text: str, header: bool = False) -> int:
+    """Characters of the longest run of a cell or header a line may not break: words, and in a
+    header also the parts of a hyphenated word ("DLT-evaluable" may break after "DLT-", UAX
+    #14); a cell's value (an id such as cd7-aml-mll-001, a date) is kept whole."""
+    parts = re.split(r"[ \t\n]+|(?<=-)(?=[A-Za-z])" if header else r"[ \t\n]+", text)
+    return max((len(word) for word in parts), default=0)
+
+
+def _column_chars(table: CsrTable, keep_numbers: bool = True
+                  ) -> tuple[list[float], list[float]]:
+    """Characters each column (stub first) wants (its longest text, bounded to
+    ``MIN_CHARS``..``MAX_CHARS``) and needs (its longest unbreakable run: a word, or a whole
+    number cell when ``keep_numbers``), padding included."""
+    def measure(texts: list[tuple[str, float, int]]) -> tuple[float, float]:
+        want = max([weight * _longest(t) + extra for t, weight, extra in texts] + [0])
+        word = max([weight * _longest_word(t, weight != 1.0) + extra
+                    for t, weight, extra in texts] + [0])
+        want = min(max(want, MIN_CHARS), MAX_CHARS)
+        return want + PAD_CHARS, min(max(word, MIN_CHARS), want) + PAD_CHARS
+
+    columns = [measure([(table.stub, HEADER_WEIGHT, 0)]
+                       + [(r.label, 1.0, 2 * r.indent) for r in table.rows])]
     for j, header in enumerate(table.columns):
         cells = [r.cells[j] for r in table.rows if j < len(r.cells)]
-        chars.append(max([HEADER_WEIGHT * _longest(header)] + [_longest(c) for c in cells]))
-    bounded = [min(max(c, MIN_CHARS), MAX_CHARS) + PAD_CHARS for c in chars]
-    total = float(sum(bounded))
-    return [100.0 * c / total for c in bounded]
+        if keep_numbers and not table.text_cells:
+            cells = [c.replace(" ", "\u00a0") for c in cells]
+        columns.append(measure([(header, HEADER_WEIGHT, 0)] + [(c, 1.0, 0) for c in cells]))
+    return [w for w, _ in columns], [n for _, n in columns]
+
+
+def _line(table: CsrTable) -> int:
+    if table.landscape:
+        return LANDSCAPE_WIDE_LINE_CHARS if table.wide else LANDSCAPE_LINE_CHARS
+    return WIDE_LINE_CHARS if table.wide else LINE_CHARS
+
+
+def numbers_fit(table: CsrTable) -> bool:
+    """Whether every number cell of the table fits its column unwrapped (a count such as
+    "15 (100.0) / 6 (40.0)" is then printed on one line); else number cells wrap at spaces."""
+    return not table.text_cells and sum(_column_chars(table)[1]) <= _line(table)
+
+
+def column_widths(table: CsrTable) -> list[float]:
+    """Width of each column (stub first) in % of the table.
+
+    Each column wants the characters of its longest text (header line, cell, or row label with
+    its indent; bounded so that a long text wraps rather than starving the others) and needs
+    at least its longest word, so that no word is broken inside (a header "Serious" printed
+    "Seriou / s"), and its longest number cell whole where they all fit (:func:`numbers_fit`).
+    When the wanted widths fit the line they are used; otherwise each column gets what it
+    needs and the rest of the line is shared in proportion to what each still wants."""
+    want, need = _column_chars(table, keep_numbers=numbers_fit(table))
+    line = _line(table)
+    if sum(want) <= line or sum(need) >= line or sum(want) == sum(need):
+        chars = want if sum(need) < line else need
+    else:
+        share = (line - sum(need)) / (sum(want) - sum(need))
+        chars = [n + share * (w - n) for w, n in zip(want, need, strict=True)]
+    total = float(sum(chars))
+    return [100.0 * c / total for c in chars]
 
 
 def _header(text: str) -> str:

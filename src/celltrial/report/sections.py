@@ -48,6 +48,8 @@ class Section:
     id: str
     title: str
     blocks: tuple[Block, ...] = field(default_factory=tuple)
+    landscape: bool = False
+    """Printed on landscape pages (the listings of the appendix)."""
 
 
 def P(text: str) -> Block:
@@ -234,27 +236,49 @@ def disposition(rd: ReportData) -> list[Block]:
 
     enrolled = adsl["ENRLFL"] == "Y"
     infused = adsl["SAFFL"] == "Y"
+    has_reason = "DCSREAS" in adsl
+    reason = adsl["DCSREAS"].fillna("reason not recorded").astype(str) if has_reason else None
     rows = [Row("Screened", (str(screened),)),
-            Row("Failed screening", (n_pct(n(~enrolled), screened),), 1),
-            Row("Enrolled", (n_pct(n(enrolled), screened),)),
-            Row("Enrolled, not infused", (n_pct(n(enrolled & ~infused), screened),), 1),
-            Row("Infused (safety set)", (n_pct(n(infused), screened),)),
-            Row("DLT-evaluable", (n_pct(n(adsl["DLTEVLFL"] == "Y"), screened),), 1),
-            Row("Efficacy-evaluable", (n_pct(n(adsl["EFFFL"] == "Y"), screened),), 1)]
-    status = adsl.loc[infused, "EOSSTT"].fillna("NOT RECORDED").astype(str).str.upper()
+            Row("Failed screening", (n_pct(n(~enrolled), screened),), 1)]
+    if reason is not None:
+        for text, count in reason[~enrolled].value_counts().sort_index().items():
+            rows.append(Row(text, (n_pct(int(count), screened),), 2))
+    rows.append(Row("Enrolled", (n_pct(n(enrolled), screened),)))
+    if "ITTFL" in adsl:  # ICH E9 intention-to-treat set, where derived
+        rows.append(Row("Intention-to-treat set (assigned a dose level)",
+                        (n_pct(n(adsl["ITTFL"] == "Y"), screened),), 1))
+    rows += [Row("Enrolled, not infused", (n_pct(n(enrolled & ~infused), screened),), 1),
+             Row("Infused (safety set)", (n_pct(n(infused), screened),)),
+             Row("DLT-evaluable", (n_pct(n(adsl["DLTEVLFL"] == "Y"), screened),), 1),
+             Row("Efficacy-evaluable", (n_pct(n(adsl["EFFFL"] == "Y"), screened),), 1)]
+    status = adsl["EOSSTT"].fillna("NOT RECORDED").astype(str).str.upper()
+    died = adsl["DTHFL"] == "Y"
     rows.append(Row("Status of infused patients at the data cut-off", (), 0, True))
-    for value in sorted(status.unique()):
-        rows.append(Row(value.capitalize(), (n_pct(int((status == value).sum()), screened),), 1))
-    rows.append(Row("Died", (n_pct(n(infused & (adsl["DTHFL"] == "Y")), screened),), 1))
+    for value in sorted(status[infused].unique()):
+        at = infused & (status == value)
+        rows.append(Row(value.capitalize(), (n_pct(n(at), screened),), 1))
+        if value != "DISCONTINUED":
+            continue
+        if reason is not None:  # ADaM IG ADSL DCSREAS, where derived
+            for text, count in reason[at].value_counts().sort_index().items():
+                rows.append(Row(text, (n_pct(int(count), screened),), 2))
+        else:  # the deaths are known (ADSL DTHFL); any other reason is not carried
+            rows.append(Row("Died", (n_pct(n(at & died), screened),), 2))
+            rows.append(Row("Alive (reason not carried by ADSL)",
+                            (n_pct(n(at & ~died), screened),), 2))
+    rows.append(Row("Died (any status)", (n_pct(n(infused & died), screened),), 1))
     blocks = [P(f"{screened} patients were screened, {n(enrolled)} enrolled and {n(infused)} "
                 "received CAR-T cells by the data cut-off." + ("" if n(infused) else
                                                                 " " + NO_INFUSED)),
               T(CsrTable("14.1.1", "Patient disposition", f"Population: all screened patients, "
                          f"N = {screened}", "", (column("All patients", screened),), tuple(rows),
                          footnotes=("Percentages of all screened patients.",
-                                    "Screen-failure and discontinuation reasons are not carried "
-                                    "by the analysis datasets (ADSL holds the flags and the "
-                                    "end-of-study status only).")))]
+                                    "Reasons: ADSL DCSREAS (ADaM IG, reason for "
+                                    "discontinuation from study)." if has_reason else
+                                    "Screen-failure and discontinuation reasons (SDTM DS "
+                                    "DSTERM) are not carried by the analysis datasets (ADSL "
+                                    "has no DCSREAS): only deaths are told apart.",
+                                    "Per patient: Listing 16.2.1.")))]
     if n(infused):
         groups, cols = _columns(rd)
         by = [Row("Infused", tuple(str(len(g)) for _, g in groups)),
@@ -484,6 +508,7 @@ def safety(rd: ReportData) -> list[Block]:
                              tuple(crow), empty_reason="No cytopenia was reported.")))
     blocks.append(T(_deaths(rd, adae)))
     blocks.append(T(_shifts(rd)))
+    blocks.append(T(_haematotoxicity(rd, groups, cols)))
     blocks.append(F("ae_max_grade"))
     return blocks
 
@@ -530,12 +555,90 @@ def _crs_icans(rd: ReportData, adae: pd.DataFrame, groups: Any, cols: tuple[str,
                else "-" for _, gr in groups]
         rows.append(Row("Onset, day after infusion: median (min, max)", tuple(onset), 1))
         rows.append(Row("Duration, days: median (min, max)", tuple(dur), 1))
+    treated = _toxicity_treatment(rd, groups)
+    rows += treated
     return CsrTable("14.3.3", "Cytokine release syndrome and ICANS", _pop(rd), "", cols,
                     tuple(rows), footnotes=(
                         "ASTCT consensus grading (Lee et al. 2019). Onset: study day of the first "
                         "episode; duration: per episode (ADAE ADURN).",
+                        "Tocilizumab and corticosteroids given from the day of the first infusion "
+                        "on (ADSL TOCIFL/TOCISTDY, CORTFL/CORTSTDY, from CM), the drugs of CRS "
+                        "and ICANS management (ASTCT 2019; Neelapu et al., Nat Rev Clin Oncol "
+                        "2018)." if treated else
                         "Tocilizumab and corticosteroid use are recorded in CM and not carried by "
-                        "the analysis datasets."))
+                        "the analysis datasets (ADSL has no TOCIFL/CORTFL)."))
+
+
+#: ADSL flags and first-dose study days of the drugs given for CRS/ICANS (derived from CM)
+TOXICITY_DRUGS: tuple[tuple[str, str, str], ...] = (
+    ("TOCIFL", "TOCISTDY", "Tocilizumab"), ("CORTFL", "CORTSTDY", "Corticosteroids"))
+
+
+def _toxicity_treatment(rd: ReportData, groups: Groups) -> list[Row]:
+    """Rows of tocilizumab / corticosteroid use by dose level where ADSL carries the flags."""
+    s = rd.safety
+    present = [(f, d, name) for f, d, name in TOXICITY_DRUGS if f in s]
+    if not present:
+        return []
+    rows = [Row("Drugs for CRS / ICANS, from day 0", (), 0, True)]
+    for flag_var, day_var, name in present:
+        given = s[s[flag_var] == "Y"]
+        rows.append(_count_row(name, groups, set(given["USUBJID"])))
+        if day_var in s:
+            rows.append(Row("First dose, day after infusion: median (min, max)",
+                            tuple(median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]),
+                                                         day_var]) for _, g in groups), 2))
+    return rows
+
+
+#: ADTOX parameters graded 0-4 (EHA/EBMT ICAHT grading, Rejeski et al., Blood 2023;142:865)
+ICAHT_PARAMS = ("EICAHT", "LICAHT")
+#: ADTOX parameters of T/NK-cell aplasia (duration in days, APLFL, CNSR)
+APLASIA_PARAMS = ("APLCD3", "APLCD4", "APLCD8", "APLNK")
+
+
+def _haematotoxicity(rd: ReportData, groups: Groups, cols: tuple[str, ...]) -> CsrTable:
+    """Table 14.3.7: ICAHT grade (early, day 0-30; late, after day 30) and T/NK-cell aplasia by
+    dose level, from ADTOX as ``celltrial.derive.adtox`` derives it."""
+    title = "Haematotoxicity: ICAHT grade and T/NK-cell aplasia"
+    adtox = rd.ds("adtox")
+    if "adtox" not in rd.datasets:
+        return _empty("14.3.7", title, _pop(rd), "Haematotoxicity (ICAHT) and T/NK-cell "
+                      "aplasia are not derived in the analysis datasets (no ADTOX).")
+    rows: list[Row] = []
+    adtox = adtox[adtox["USUBJID"].isin(rd.safety["USUBJID"])] if len(adtox) else adtox
+    for code in (*ICAHT_PARAMS, *APLASIA_PARAMS):
+        d = adtox[adtox["PARAMCD"] == code] if len(adtox) else adtox
+        if d.empty:
+            continue
+        rows.append(Row(str(d["PARAM"].iloc[0]), (), 0, True))
+        rows.append(Row("Assessed", tuple(str(int(d["USUBJID"].isin(g["USUBJID"]).sum()))
+                                          for _, g in groups), 1))
+        if code in ICAHT_PARAMS:
+            grade = d.set_index("USUBJID")["AVAL"]
+            for g in range(5):
+                rows.append(_count_row(f"Grade {g}", groups, set(grade[grade == g].index), 2))
+            rows.append(_count_row("Grade >= 3", groups, set(grade[grade >= 3].index), 1))
+        else:
+            aplastic = d[d["APLFL"] == "Y"]
+            rows.append(_count_row("With aplasia", groups, set(aplastic["USUBJID"])))
+            rows.append(Row("Duration, days: median (min, max)", tuple(
+                median_range(aplastic.loc[aplastic["USUBJID"].isin(g["USUBJID"]), "AVAL"])
+                for _, g in groups), 2))
+            rows.append(_count_row("Ongoing at the last count (censored)", groups,
+                                   set(aplastic.loc[aplastic["CNSR"] == 1, "USUBJID"]), 2))
+    notes = ["ICAHT: immune effector cell-associated haematotoxicity, EHA/EBMT grading (Rejeski "
+             "et al., Blood 2023): early from the ANC course of days 0-30, late after day 30; "
+             "counting stops at relapse, new therapy, allogeneic HSCT or death (ADTOX CENSDY).",
+             "n (%) of N; 'Assessed': patients with a post-infusion count of the parameter."]
+    if len(adtox) and "THRSRC" in adtox:
+        thresholds = adtox[adtox["PARAMCD"].isin(APLASIA_PARAMS) & adtox["THRESH"].notna()]
+        for code, d in thresholds.groupby("PARAMCD"):
+            notes.append(f"{d['PARAM'].iloc[0]}: aplasia below {num(d['THRESH'].iloc[0])} "
+                         f"cells/\u00b5L ({d['THRSRC'].iloc[0]}).")
+    return CsrTable("14.3.7", title, _pop(rd), "", cols, tuple(rows), footnotes=tuple(notes),
+                    empty_reason="No infused patient had a post-infusion neutrophil or "
+                                 "lymphocyte-subset count.")
 
 
 def _deaths(rd: ReportData, adae: pd.DataFrame) -> CsrTable:
@@ -615,10 +718,12 @@ def efficacy(rd: ReportData) -> list[Block]:
             ci_cells.append(f"{x}/{len(g)}: " + est_ci(x / len(g), ci, percent=True)
                             if len(g) else "-")
         rows.append(Row("Overall response (CR/CRh/CRi/MLFS/PR), % (95% CI)", tuple(ci_cells)))
+        mrd_rows, mrd_notes = _mrd_rows(rd, groups)
+        rows += mrd_rows
         blocks.append(T(CsrTable("14.2.1", "Best overall response by dose level", pop, "", cols,
                                  tuple(rows), footnotes=(
                                      "Best overall response from ADRS (PARAMCD BOR); n (%) of N.",
-                                     "95% CI: exact (Clopper-Pearson).",))))
+                                     "95% CI: exact (Clopper-Pearson).", *mrd_notes))))
     orr = [e for e in rd.endpoints if e.get("derivation") == "orr"]
     if orr:
         rows = []
@@ -654,6 +759,41 @@ def efficacy(rd: ReportData) -> list[Block]:
                                             "NE: not estimable.",))))
     blocks += [F("swimmer"), F("overall_survival"), F("pfs"), F("dor"), F("cir")]
     return blocks
+
+
+#: endpoint derivations giving MRD-negative remission per dose level (endpoints.json)
+MRD_DERIVATIONS: dict[str, str] = {
+    "mrd_negative_rate": "MRD-negative remission (flow cytometry)",
+    "molecular_remission_rate": "Molecular remission (qPCR MRD-negative)"}
+
+
+def _mrd_rows(rd: ReportData, groups: Groups) -> tuple[list[Row], list[str]]:
+    """Rows of MRD-negative remission by dose level, read from the registered MRD outcome
+    measures in endpoints.json (per dose level counts, exact 95% CI); the footnote says why
+    there is none (ELN 2022 and NCCN ALL report CR with MRD status: MRD-negative CR)."""
+    rows: list[Row] = []
+    notes: list[str] = []
+    found = [e for e in rd.endpoints if e.get("derivation") in MRD_DERIVATIONS]
+    for e in found:
+        label = MRD_DERIVATIONS[e["derivation"]]
+        if e.get("status") != "ok":
+            notes.append(f"{label} ('{e.get('name')}'): not computable: "
+                         f"{clean(e.get('reason', ''))}.")
+            continue
+        by = (e.get("estimates") or {}).get("by_dose_level", {})
+        total = (int((e.get("estimates") or {}).get("x", 0)), int(e.get("n") or 0))
+        cells = tuple(n_pct(*total) if lv == "Total" else
+                      n_pct(int(by[lv]["x"]), int(by[lv]["n"])) if lv in by else "-"
+                      for lv, _ in groups)
+        rows.append(Row(f"{label}, n (%)", cells))
+        notes.append(f"{label}: outcome measure '{e.get('name')}' (endpoints.json), "
+                     f"total {est_ci(e.get('estimate'), e.get('ci'), percent=True)} % "
+                     "(exact 95% CI).")
+    if not found:
+        notes.append("MRD-negative remission: no MRD outcome measure is registered for this "
+                     "protocol and the analysis datasets carry no per-patient MRD status "
+                     "(ADRS), so it is not tabulated.")
+    return rows, notes
 
 
 # --- 14.4: kinetics and pharmacodynamics -------------------------------------------------------
@@ -760,6 +900,16 @@ class SectionSpec:
     id: str
     title: str
     build: Callable[[ReportData], list[Block]]
+    landscape: bool = False
+
+
+def appendix(rd: ReportData) -> list[Block]:
+    """Patient data listings (ICH E3 section 16.2), from :mod:`celltrial.report.listings`."""
+    from celltrial.report.listings import listings
+
+    return [P("Patient data listings (ICH E3 section 16.2): one row per patient or per "
+              "adverse event, read from the analysis datasets."),
+            *(Block("table", table=t) for t in listings(rd))]
 
 
 SECTIONS: tuple[SectionSpec, ...] = (
@@ -772,9 +922,10 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("7", "efficacy", "Efficacy", efficacy),
     SectionSpec("8", "kinetics", "Cellular kinetics and pharmacodynamics", kinetics),
     SectionSpec("9", "outcomes", "Registered outcome measures", outcome_measures),
+    SectionSpec("10", "listings", "Appendix: patient data listings", appendix, landscape=True),
 )
 
 
 def build_sections(rd: ReportData) -> list[Section]:
     """Every section's blocks, in report order."""
-    return [Section(s.number, s.id, s.title, tuple(s.build(rd))) for s in SECTIONS]
+    return [Section(s.number, s.id, s.title, tuple(s.build(rd)), s.landscape) for s in SECTIONS]
