@@ -8,7 +8,12 @@ programs of a CSR); no endpoint is derived again here.
 
 Table numbering follows ICH E3 section 14 (14.1 demographic data, 14.2 efficacy, 14.3
 safety) with study-specific sub-numbers; protocol tables are numbered 9.x (E3 section 9,
-investigational plan) and the escalation 12.x.
+investigational plan) and the escalation 12.x; the listings of the appendix 16.2.x (E3 section
+16.2, :mod:`celltrial.report.listings`, printed on landscape pages).
+
+A value the analysis datasets do not carry (a screen-failure reason without ADSL DCSREAS, the
+fractions withheld without an exposure dataset) is not re-derived from SDTM here: the table's
+footnote says it is not carried, and the table reads it as soon as a derivation adds it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from celltrial.report.csr import NE, CsrTable, Row, column, est_ci, median_range, n_pct, num
+from celltrial.report.committee import committee_blocks
 from celltrial.report.data import ReportData, assumptions
 
 NO_INFUSED = ("No patient received CAR-T cells by the data cut-off: the safety set is empty, "
@@ -368,7 +374,8 @@ def _decision(d: dict[str, Any]) -> str:
 
 def escalation(rd: ReportData) -> list[Block]:
     """Cohort-by-cohort history (``escalation.json``), DLTs by dose level (endpoint ``dlt_rate``)
-    and the decision at the data cut-off with its reasoning."""
+    and the decision at the data cut-off with its reasoning, the recommended phase II dose,
+    and the dose-escalation committee's decisions (``escalation.json`` "committee")."""
     blocks: list[Block] = []
     hist = rd.escalation
     if hist is None:
@@ -418,6 +425,7 @@ def escalation(rd: ReportData) -> list[Block]:
         blocks.append(P("DLT rate: " + (f"not computable: {clean(ep['reason'])}" if ep else
                                         "not an outcome measure of this protocol.")))
     blocks += _rp2d(rd)
+    blocks += committee_blocks(rd)  # Table 12.4: the committee's signed decisions
     return blocks
 
 
