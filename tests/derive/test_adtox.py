@@ -239,8 +239,9 @@ def test_cd7_safety_summary_in_endpoints_json_and_summary(tmp_path):
     assert summary["aplasia"]["APLCD4"]["median_days"] == 76.0
     assert summary["aplasia"]["APLCD3"]["median_days"] is None   # ongoing: not reached
     assert summary["aplasia"]["APLNK"]["aplastic"] == 0
-    assert summary["gvhd"] == {"product_origin": "autologous", "reason":
-                               "not assessed: autologous product and no GVHD AE recorded"}
+    assert summary["gvhd"] == {"product_origin": "autologous", "gvhd_aes": 0, "reason":
+                               "not assessed: autologous product (GVHD AEs recorded: 0, e.g. "
+                               "after an allogeneic HSCT)"}
     text = (tmp_path / "summary.md").read_text()
     assert "Early ICAHT (EHA/EBMT 2023): 4 assessed of 6 infused" in text
     assert "Acute GVHD: not assessed: autologous product" in text

@@ -173,8 +173,9 @@ def cd7_safety(datasets: dict[str, pd.DataFrame], protocol: Any = None) -> dict[
     aplasia censored, so that an aplasia still running at the last count is not dropped),
     tocilizumab and corticosteroid use (ADSL TOCIFL/CORTFL), CD7-negative relapses, infection
     density, and acute GVHD (``adtox.gvhd_incidence``: any grade and MAGIC grade II-IV by day
-    100, relapse, death and HSCT competing) when the protocol's product is donor-derived or a
-    GVHD AE was recorded. Empty when nobody was infused."""
+    100, relapse, death and HSCT competing) when the protocol's product is donor-derived (or of
+    unknown origin with a GVHD AE recorded); for an autologous product GVHD is not attributed
+    to it (a GVHD AE then follows an allogeneic HSCT). Empty when nobody was infused."""
     from celltrial.stats import kaplan_meier
 
     adsl, adtox = datasets["adsl"], datasets.get("adtox")
@@ -211,16 +212,17 @@ def cd7_safety(datasets: dict[str, pd.DataFrame], protocol: Any = None) -> dict[
         out["infection_density"] = infection_density_by_window(datasets["adae"], adsl)
     origin = str(getattr(getattr(protocol, "intervention", None), "product_origin", "unknown"))
     adae = datasets.get("adae")
-    has_gvhd = adae is not None and len(adae) and (
-        adae["AEDECOD"].astype(str).str.strip().str.lower() == GVHD_TERM).any()
-    if origin.startswith("donor") or has_gvhd:
-        out["gvhd"] = {"product_origin": origin,
+    gvhd_aes = 0 if adae is None or adae.empty else int(
+        (adae["AEDECOD"].astype(str).str.strip().str.lower() == GVHD_TERM).sum())
+    if origin.startswith("donor") or (origin == "unknown" and gvhd_aes):
+        out["gvhd"] = {"product_origin": origin, "gvhd_aes": gvhd_aes,
                        "any_grade": gvhd_incidence(adae, adsl, datasets["adrs"]),
                        "grade_2_to_4": gvhd_incidence(adae, adsl, datasets["adrs"],
                                                       min_grade=2)}
     else:
-        out["gvhd"] = {"product_origin": origin,
-                       "reason": "not assessed: autologous product and no GVHD AE recorded"}
+        out["gvhd"] = {"product_origin": origin, "gvhd_aes": gvhd_aes,
+                       "reason": f"not assessed: {origin} product (GVHD AEs recorded: "
+                                 f"{gvhd_aes}, e.g. after an allogeneic HSCT)"}
     if "CD7NRLFL" in infused.columns:
         flags = infused["CD7NRLFL"]
         out["cd7_at_relapse"] = {"with_result": int(flags.isin(["Y", "N"]).sum()),
