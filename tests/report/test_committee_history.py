@@ -13,6 +13,7 @@ from celltrial.cli.report import write_escalation
 from celltrial.protocols import load
 from celltrial.report.committee import TABLE_NUMBER, committee_blocks
 from celltrial.report.data import ReportData
+from celltrial.report.sections import escalation
 from celltrial.store import add_user, init_db, open_store, read_domains, register_study
 from celltrial.store import write_domains
 from celltrial.store.committee import record_decision, sign_decision
@@ -73,6 +74,9 @@ def test_escalation_json_carries_the_committee_decisions(decided, tmp_path):
     assert cells[0][2].startswith("escalate to DL2") and cells[0][3].startswith("stay to DL1")
     assert cells[0][4] == "ICANS grade 2 in two patients"
     assert (cells[0][6], cells[1][6]) == ("signed (quorum)", "awaiting signatures")
+    # the report's escalation section carries it after the history and Table 12.3
+    printed = [b.table.number for b in escalation(rd) if b.kind == "table"]
+    assert printed[0] == "12.1" and printed[-1] == TABLE_NUMBER
 
 
 def test_without_a_store_or_decisions_the_report_says_so(decided, tmp_path):

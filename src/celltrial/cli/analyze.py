@@ -29,7 +29,8 @@ def analyze_command(
 ) -> None:
     """Derive ADSL, ADAE, ADRS, ADTTE, ADPC, ADPP, ADLB, ADIS, ADTOX and every endpoint of
     the protocol; write parquet + CSV, endpoints.json, summary.md and escalation.json (the
-    escalation history replayed from the records)."""
+    escalation history replayed from the records, with the dose-escalation committee's
+    decisions recorded in the store)."""
     from rich.progress import Progress
 
     from celltrial import protocols
@@ -50,7 +51,7 @@ def analyze_command(
             write_analysis(analysis, out)
             from celltrial.cli.report import write_escalation
 
-            write_escalation(domains, protocol, Path(out))
+            write_escalation(domains, protocol, Path(out), store=store)
             progress.update(task, advance=1)
         elapsed = time.perf_counter() - started
     if as_json:
