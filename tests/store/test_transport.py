@@ -41,7 +41,8 @@ def imported(store, tmp_path):
 def _assert_same(read_back: dict[str, pd.DataFrame], stored: dict[str, pd.DataFrame]):
     """Equal, except what the SDTM export writes in CDISC CT and reads back as the store's
     canonical value: LBTEST named by the CT test name of LBTESTCD, ``/uL`` as ``10^6/L``
-    (read back as ``cells/uL``)."""
+    (read back as ``cells/uL``), LBSTNRLO/HI the reference range in the standard unit where
+    the store holds only LBORNRLO/HI (1800-7500 /uL is 1.8-7.5 x10^9/L)."""
     assert set(read_back) == set(make_frames())
     expected = {name: frame.copy() for name, frame in stored.items()}
     lb = expected["LB"]
@@ -50,6 +51,9 @@ def _assert_same(read_back: dict[str, pd.DataFrame], stored: dict[str, pd.DataFr
                               "Measurable Residual Disease"], dtype=object)
     assert lb["LBORRESU"].tolist() == ["/uL", "pg/mL", "10^9/L", "fraction"]
     lb["LBORRESU"] = pd.Series(["cells/uL", "pg/mL", "10^9/L", "fraction"], dtype=object)
+    assert lb["LBSTNRLO"].isna().all() and lb["LBSTNRHI"].isna().all()
+    lb["LBSTNRLO"] = [1.8, float("nan"), 1.8, float("nan")]
+    lb["LBSTNRHI"] = [7.5, float("nan"), 7.5, float("nan")]
     for name, frame in read_back.items():
         pd.testing.assert_frame_equal(frame, expected[name], check_dtype=True)
 

@@ -479,6 +479,8 @@ DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = {
     "PC": _cols("PC", "PCTESTCD", "PCSTRESN", "PCSTRESU", "PCORRES", "PCLLOQ", "PCSPEC", "PCDTC"),
     "IS": _cols("IS", "ISTESTCD", "ISORRES", "ISSTRESC", "ISSTRESN", "ISDTC"),
     "PR": _cols("PR", "PRTRT", "PRSTDTC"),
+    "CM": _cols("CM", "CMTRT", "CMDECOD", "CMCAT", "CMINDC", "CMDOSE", "CMDOSU", "CMROUTE",
+                "CMSTDTC", "CMENDTC"),
     "DS": _cols("DS", "DSDECOD", "DSTERM", "DSSTDTC"),
 }
 """Columns of every domain, exactly the variables of docs/data-model.md."""
@@ -651,14 +653,28 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
         _add_ae(rows, usubjid, day0, term, grade, int(on.min()),
                 death_day if fatal else int(on.max()) + 1, scale="ASTCT 2019", fatal=fatal,
                 stop=last_day)
+    # ---- CRS/ICANS management as concomitant medications (CM; drugs of
+    # celltrial/clinical/data/cm_drugs.csv): tocilizumab 8 mg/kg IV (at most 800 mg) from the
+    # first day of CRS grade >= 2, dexamethasone 10 mg IV from the first day of CRS grade >= 3
+    # or ICANS grade >= 2 (Neelapu SS et al., Nat Rev Clin Oncol 2018;15:47-62; Lee DW et al.,
+    # Biol Blood Marrow Transplant 2019;25:625-638)
     if crs_g >= 2:
         first2 = int(np.flatnonzero(crs_daily >= 2).min())
         if alive(first2):
-            rows.add("PR", usubjid, PRTRT="TOCILIZUMAB", PRSTDTC=_iso(day0, first2))
+            rows.add("CM", usubjid, CMTRT="TOCILIZUMAB", CMDECOD="TOCILIZUMAB",
+                     CMCAT="CRS/ICANS MANAGEMENT", CMINDC="CYTOKINE RELEASE SYNDROME",
+                     CMDOSE=float(min(8.0 * weight, 800.0)), CMDOSU="mg",
+                     CMROUTE="INTRAVENOUS", CMSTDTC=_iso(day0, first2),
+                     CMENDTC=_iso(day0, first2))
     if crs_g >= 3 or icans_g >= 2:
         first = int(np.flatnonzero((crs_daily >= 3) | (icans_daily >= 2)).min())
         if alive(first):
-            rows.add("PR", usubjid, PRTRT="CORTICOSTEROIDS", PRSTDTC=_iso(day0, first))
+            indication = ("CYTOKINE RELEASE SYNDROME" if crs_daily[first] >= 3 else
+                          "IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY SYNDROME")
+            rows.add("CM", usubjid, CMTRT="DEXAMETHASONE", CMDECOD="DEXAMETHASONE",
+                     CMCAT="CRS/ICANS MANAGEMENT", CMINDC=indication, CMDOSE=10.0,
+                     CMDOSU="mg", CMROUTE="INTRAVENOUS", CMSTDTC=_iso(day0, first),
+                     CMENDTC=None)
     # ---- blood counts (extra hematology visits), chemistry, cytokines, CD7, kinetics
     sched = protocol.schedule
     lab_days = sorted({-7, *sched.cytokine_days, *sched.followup_days})

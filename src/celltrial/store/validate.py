@@ -247,7 +247,8 @@ def _quick_column(array: np.ndarray, kind: VarType) -> list[Any] | None:
     """
     if kind == "text":
         distinct = dict.fromkeys(array.tolist())
-        if any(not value.strip() for value in distinct):
+        # a missing cell (pandas' str dtype reads it as NaN) or a blank one: cell by cell
+        if any(not isinstance(value, str) or not value.strip() for value in distinct):
             return None
         return array.tolist()
     if kind not in ("int", "float"):
