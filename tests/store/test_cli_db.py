@@ -41,6 +41,10 @@ def test_init_import_export(db_url, tmp_path):
         # TS, TV (`db init` registered the study from its shipped protocol)
         supp = 0 if fmt == "csv" else 4 + 5
         assert len(list(out.glob(f"*{suffix}"))) == len(make_frames()) + supp
+    # beside the XPT files: define.xml (Define-XML 2.1, one ItemGroupDef per XPT file)
+    define = (tmp_path / "xpt" / "define.xml").read_text(encoding="utf-8")
+    assert define.count("<ItemGroupDef ") == len(list((tmp_path / "xpt").glob("*.xpt")))
+    assert (tmp_path / "xpt" / "define.html").exists()
 
 
 def test_refused_import_exits_1_naming_file_row_column_value(sqlite_url, tmp_path):

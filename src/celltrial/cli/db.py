@@ -167,8 +167,9 @@ def export(
     study: str = typer.Option(..., "--study", help="Study (protocol) id."),
     fmt: ExportFormat = typer.Option(
         ExportFormat.csv, "--format",
-        help="csv (the store's columns, one file per domain), xpt (SAS XPT v5) or dataset-json "
-             "(v1.1): SDTMIG 3.4 datasets with CDISC CT values and SUPP--."),
+        help="csv (the store's columns, one file per domain), xpt (SAS XPT v5, with "
+             "define.xml (Define-XML 2.1) and define.html) or dataset-json (v1.1): SDTMIG 3.4 "
+             "datasets with CDISC CT values and SUPP--."),
     out: Path = typer.Option(..., "--out", help="Folder to write (created)."),
     country: str | None = typer.Option(
         None, "--country", help="DM.COUNTRY for xpt/dataset-json (ISO 3166-1 alpha-3, e.g. "
@@ -206,6 +207,11 @@ def export(
         try:
             options = {"country": country} if fmt is not ExportFormat.csv else {}
             files = writers[fmt](store, study, out, **options)
+            if fmt is ExportFormat.xpt:  # the reviewer's metadata beside the XPT files
+                from celltrial.store.sdtm.define import export_define
+
+                define = export_define(store, study, out, country=country)
+                files = [*files, define, define.with_suffix(".html")]
             if queries:
                 from celltrial.store.queries import export_queries_csv
 

@@ -48,7 +48,7 @@ def write_xpt(name: str, frame: pd.DataFrame, file: Path) -> None:
 def export_xpt(store: Store, study_id: str, out_dir: str | Path, *,
                country: str | None = None) -> list[Path]:
     """Write ``<dataset>.xpt`` for DM, every domain with records, their SUPP-- datasets and,
-    for a study registered from a shipped protocol, TE/TA/TI (SDTMIG 3.4; ``country`` is
+    for a study registered from a shipped protocol, TE/TA/TI/TS/TV (SDTMIG 3.4; ``country`` is
     DM.COUNTRY, ISO 3166-1 alpha-3); returns the files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
