@@ -401,6 +401,74 @@ def test_lab_results_from_a_csv_file(trial):
     assert "2 lab result(s) stored" in client.get(good.headers["location"]).text
 
 
+def _upload(client: TestClient, page: str, text: str, submission: str | None = None):
+    """Open the upload page and post ``text`` as its CSV file (its submission key, or the
+    one given: a repeated upload)."""
+    html = client.get(page).text
+    return client.post(page, data={"csrf_token": form_token(html),
+                                   "submission": submission or form_value(html, "submission"),
+                                   "action": "save"},
+                       files={"file": ("samples.csv", text.encode(), "text/csv")},
+                       follow_redirects=False)
+
+
+SAMPLES_CSV = ("test,date,value,below,lloq,antibody\n"
+               "CARTQPCR,2024-03-17T08:00,12000,,,\n"
+               "CARTPCT,2024-03-17T08:00,,Y,,\n"
+               "CARTABS,2024-03-24T08:00,35,,2,\n"
+               "ADACAR,2024-04-08,,,,NEGATIVE\n")
+
+
+def test_sample_results_from_a_csv_file(trial):
+    """A batch of sample results (PC and IS): every line checked as the sample form checks
+    it, stored in one audited write; one bad line stores nothing and is named; the same
+    upload again writes nothing."""
+    usubjid = _infused(trial, "147")
+    client = trial.login("inv01")
+    page = f"{S}/subjects/{usubjid}/samples/upload"
+    assert "Sample results file (CSV)" in client.get(page).text
+    assert f"/subjects/{usubjid}/samples/upload" in client.get(f"{S}/subjects/{usubjid}").text
+    before = trial.counts()
+    bad = _upload(client, page, SAMPLES_CSV + "CARTQPCR,2024-03-18,10,,,\n"
+                  "ADACAR,2024-04-08,8,,,NEGATIVE\nNOPE,2024-04-08,1,,,\n")
+    assert bad.status_code == 422
+    message = re.search(r'id="error-file">([^<]*)<', bad.text).group(1)
+    assert "line 6, value: Below the limit of quantitation" in message
+    assert "line 7, value: No titre for a negative result" in message
+    assert "line 8, test" in message and "line 2" not in message
+    assert trial.counts() == before
+    html = client.get(page).text
+    submission = form_value(html, "submission")
+    good = _upload(client, page, SAMPLES_CSV, submission)
+    assert good.status_code == 303, good.text
+    pc = rows(trial, "PC", usubjid)
+    assert list(zip(pc["PCTESTCD"], pc["PCORRES"], strict=True)) == [
+        ("CARTQPCR", "12000"), ("CARTPCT", "<LLOQ"), ("CARTABS", "35")]
+    assert pc["PCSTRESN"].isna()[1] and list(pc["PCLLOQ"]) == [50, 0.1, 2]
+    assert list(rows(trial, "IS", usubjid)["ISSTRESC"]) == ["NEGATIVE"]
+    for table in ("pc", "is"):
+        trail = audit_trail(trial.store, STUDY, table=table)
+        mine = trail[trail["record_key"].str.contains(usubjid, regex=False)]
+        assert set(mine["user"]) == {"inv01"}
+        assert set(mine["reason"]) == {"sample results file (web)"}
+    assert "4 sample result(s) stored" in client.get(good.headers["location"]).text
+    stored = trial.counts()
+    again = _upload(client, page, SAMPLES_CSV, submission)
+    assert again.status_code == 303
+    assert "already stored" in client.get(again.headers["location"]).text
+    assert trial.counts() == stored
+
+
+def test_sample_file_for_a_subject_not_enrolled_is_refused(trial):
+    usubjid = _screened(trial, "148")
+    before = trial.counts()
+    refused = _upload(trial.login("inv01"), f"{S}/subjects/{usubjid}/samples/upload",
+                      SAMPLES_CSV)
+    assert refused.status_code == 422
+    assert "The subject is not enrolled" in refused.text
+    assert trial.counts() == before
+
+
 def test_disposition_with_death(trial):
     usubjid = _infused(trial, "150")
     client = trial.login("inv01")

@@ -25,7 +25,8 @@ them as they read generated data:
   first fraction sets DM.RFSTDTC (study day 0).
 - response: LB BLAST (bone marrow, morphology) and RS MARROW and OVRLRESP (the category).
 - samples: PC CARTQPCR / CARTPCT / CARTABS (below the limit of quantitation: PCORRES
-  ``<LLOQ`` and no numeric result), IS ADACAR (anti-CAR antibodies).
+  ``<LLOQ`` and no numeric result), IS ADACAR (anti-CAR antibodies); also a batch from a
+  CSV file, each line by the form's rules (:func:`build_sample`), all in one write.
 - disposition: DS (COMPLETED, DEATH, or the reason of discontinuation) and DM.RFPENDTC; a
   death also DM.DTHDTC and DTHFL ``Y``.
 - concomitant medications: CM, the drug chosen from the controlled list
@@ -593,17 +594,34 @@ SAMPLE_FIELDS = (
 )
 
 
-def record_sample(store: Store, study_id: str, usubjid: str, values: Mapping[str, Any], *,
-                  user: str, submission: str | None) -> dict[str, Any]:
-    dm = subject_dm(store, study_id, usubjid)
+def _sample_problem(dm: Mapping[str, Any]) -> FormProblems | None:
+    """Samples are collected from enrolled subjects (a dose level assigned), else the refusal."""
+    if dm.get("ARMCD"):
+        return None
+    return FormProblems({"_form": "The subject is not enrolled: samples are collected "
+                                  "from enrolled subjects"})
+
+
+def build_sample(values: Mapping[str, Any], *, consent: str | None, today: dt.date
+                 ) -> tuple[str, dict[str, Any]]:
+    """(domain, record without USUBJID) of one sample result typed as :data:`SAMPLE_FIELDS`
+    reads it; FormProblems by field otherwise. The one copy of the sample rules, used by the
+    form (:func:`record_sample`) and the CSV file (:func:`record_sample_file`):
+
+    - collected not after today nor before the informed consent (ICH E6(R3) 2.8: no trial
+      procedure before consent);
+    - PC (SDTMIG 3.4 PC): a result below the limit of quantitation is PCORRES ``<LLOQ`` with
+      no numeric PCSTRESN and PCLLOQ the limit (the assay's usual one unless given); a numeric
+      result under the limit is refused, to be recorded as below it;
+    - IS ADACAR (SDTMIG 3.4 IS, anti-drug antibodies): POSITIVE or NEGATIVE, a titre only
+      for a positive result.
+    """
     assay = ASSAYS[values["test"]]
     errors: dict[str, str] = {}
-    if not dm.get("ARMCD"):
-        raise FormProblems({"_form": "The subject is not enrolled: samples are collected "
-                                     "from enrolled subjects"})
-    _not_future("date", values["date"], errors, _today())
-    _not_before("date", values["date"], dm.get("RFICDTC"), "the informed consent", errors)
+    _not_future("date", values["date"], errors, today)
+    _not_before("date", values["date"], consent, "the informed consent", errors)
     value, below = values.get("value"), values.get("below")
+    record: dict[str, Any]
     if assay.domain == "IS":
         result = values.get("antibody")
         if result is None:
@@ -628,7 +646,18 @@ def record_sample(store: Store, study_id: str, usubjid: str, values: Mapping[str
                   "PCLLOQ": lloq, "PCSPEC": "BLOOD", "PCDTC": values["date"]}
     if errors:
         raise FormProblems(errors)
-    return _write_one(store, study_id, assay.domain, {"USUBJID": usubjid, **record},
+    return assay.domain, record
+
+
+def record_sample(store: Store, study_id: str, usubjid: str, values: Mapping[str, Any], *,
+                  user: str, submission: str | None) -> dict[str, Any]:
+    """Write one sample result (:func:`build_sample`) of an enrolled subject."""
+    dm = subject_dm(store, study_id, usubjid)
+    refused = _sample_problem(dm)
+    if refused:
+        raise refused
+    domain, record = build_sample(values, consent=dm.get("RFICDTC"), today=_today())
+    return _write_one(store, study_id, domain, {"USUBJID": usubjid, **record},
                       user=user, reason="sample result (web)", submission=submission)
 
 
@@ -783,9 +812,10 @@ LAB_CSV_COLUMNS = ("test", "value", "unit", "lln", "uln", "date", "specimen")
 and ``date`` required), one row per result."""
 
 
-def read_lab_csv(data: bytes) -> list[dict[str, str]]:
-    """The rows of an uploaded lab CSV (UTF-8, header line of :data:`LAB_CSV_COLUMNS`);
-    FormProblems naming the file's problem."""
+def read_csv_file(data: bytes, columns: tuple[str, ...], required: tuple[str, ...]
+                  ) -> list[dict[str, str]]:
+    """The rows of an uploaded CSV (UTF-8, a header line naming columns among ``columns``,
+    ``required`` present); FormProblems naming the file's problem."""
     import csv
     import io
 
@@ -795,11 +825,11 @@ def read_lab_csv(data: bytes) -> list[dict[str, str]]:
         raise FormProblems({"file": f"Not a UTF-8 text file (byte {exc.start})"}) from exc
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h not in LAB_CSV_COLUMNS]
-    missing = [h for h in ("test", "value", "date") if h not in header]
+    unknown = [h for h in header if h not in columns]
+    missing = [h for h in required if h not in header]
     if not header or unknown or missing:
         raise FormProblems({"file": "The first line must name the columns, among "
-                                    + ", ".join(LAB_CSV_COLUMNS) + (
+                                    + ", ".join(columns) + (
                                         f" (unknown: {', '.join(unknown)})" if unknown else "")
                                     + (f" (missing: {', '.join(missing)})" if missing
                                        else "")})
@@ -808,6 +838,48 @@ def read_lab_csv(data: bytes) -> list[dict[str, str]]:
     if not rows:
         raise FormProblems({"file": "No result rows below the header line"})
     return rows
+
+
+def read_lab_csv(data: bytes) -> list[dict[str, str]]:
+    """The rows of an uploaded lab CSV (:data:`LAB_CSV_COLUMNS`)."""
+    return read_csv_file(data, LAB_CSV_COLUMNS, ("test", "value", "date"))
+
+
+def _file_problems(problems: list[str]) -> FormProblems:
+    """The refused lines of a file, next to its field (the first 20 named)."""
+    return FormProblems({"file": "; ".join(problems[:20]) + (
+        f"; and {len(problems) - 20} more" if len(problems) > 20 else "")})
+
+
+def _write_file(store: Store, study_id: str, usubjid: str,
+                records: Mapping[str, list[dict[str, Any]]], *, user: str, reason: str,
+                kind: str, submission: str | None) -> None:
+    """All the records of one uploaded file (by domain) in ONE store write transaction
+    (validated, audited: :func:`celltrial.store.write_domains`), and the form's
+    ``submission`` key with them so that the same upload again writes nothing."""
+    frames = {domain: pd.DataFrame(rows, dtype=object) for domain, rows in records.items()
+              if rows}
+    count = sum(len(rows) for rows in records.values())
+    try:
+        with write_transaction(store.engine) as connection:
+            write_domains(store, study_id, frames, user=user, reason=reason, source=SOURCE)
+            if submission:  # the form's key: the same upload again writes nothing
+                from celltrial.store.audit import now
+                from celltrial.store.entry import KEY_PATTERN
+                from celltrial.store.schema import Submission
+
+                if KEY_PATTERN.fullmatch(submission):
+                    connection.execute(Submission.__table__.insert(), {
+                        "key": submission, "user": user, "study_id": study_id,
+                        "domain": kind, "at": now(),
+                        "record_key": f"USUBJID={usubjid};rows={count}"})
+    except Locked:
+        raise
+    except StoreError as exc:
+        raise _store_problem(exc) from exc
+
+
+ALREADY_UPLOADED = "This file was already uploaded with this form: nothing was stored twice"
 
 
 def record_lab_file(store: Store, study_id: str, usubjid: str, data: bytes, *, user: str,
@@ -821,8 +893,7 @@ def record_lab_file(store: Store, study_id: str, usubjid: str, data: bytes, *, u
 
     rows = read_lab_csv(data)
     if _replay(store, submission):
-        raise FormProblems({"_form": "This file was already uploaded with this form: nothing "
-                                     "was stored twice"})
+        raise FormProblems({"_form": ALREADY_UPLOADED})
     dm = subject_dm(store, study_id, usubjid)
     failed = capture._screen_failure_date(store, study_id, usubjid)
     today = _today()
@@ -839,24 +910,51 @@ def record_lab_file(store: Store, study_id: str, usubjid: str, data: bytes, *, u
         records.append({"USUBJID": usubjid, **{k: v for k, v in record.items()
                                                 if v is not None}})
     if problems:
-        raise FormProblems({"file": "; ".join(problems[:20]) + (
-            f"; and {len(problems) - 20} more" if len(problems) > 20 else "")})
-    try:
-        with write_transaction(store.engine) as connection:
-            write_domains(store, study_id, {"LB": pd.DataFrame(records, dtype=object)},
-                          user=user, reason="lab results file (web)", source=SOURCE)
-            if submission:  # the form's key: the same upload again writes nothing
-                from celltrial.store.audit import now
-                from celltrial.store.entry import KEY_PATTERN
-                from celltrial.store.schema import Submission
-
-                if KEY_PATTERN.fullmatch(submission):
-                    connection.execute(Submission.__table__.insert(), {
-                        "key": submission, "user": user, "study_id": study_id,
-                        "domain": "LB FILE", "at": now(),
-                        "record_key": f"USUBJID={usubjid};rows={len(records)}"})
-    except Locked:
-        raise
-    except StoreError as exc:
-        raise _store_problem(exc) from exc
+        raise _file_problems(problems)
+    _write_file(store, study_id, usubjid, {"LB": records}, user=user,
+                reason="lab results file (web)", kind="LB FILE", submission=submission)
     return records
+
+
+# ---------------------------------------------------------------- sample results by CSV file
+SAMPLE_CSV_COLUMNS = tuple(f.name for f in SAMPLE_FIELDS)
+"""Columns of a sample-result CSV upload: the sample form's fields (``test`` an
+:data:`ASSAYS` code, ``date``, ``value``, ``below`` Y/N, ``lloq``, ``antibody``
+POSITIVE/NEGATIVE; ``test`` and ``date`` required), one result per row."""
+
+
+def record_sample_file(store: Store, study_id: str, usubjid: str, data: bytes, *, user: str,
+                       submission: str | None) -> list[dict[str, Any]]:
+    """Check every row of a sample CSV as the sample form does (:data:`SAMPLE_FIELDS` read
+    by :func:`celltrial.web.forms.read_form`, then :func:`build_sample`) and write them all,
+    PC and IS together, in ONE store write, or nothing: FormProblems listing each refused
+    row. Samples of a subject not enrolled are refused; a file already uploaded with this
+    form (its ``submission`` key) writes nothing again."""
+    from celltrial.web.forms import read_form
+
+    rows = read_csv_file(data, SAMPLE_CSV_COLUMNS, ("test", "date"))
+    if _replay(store, submission):
+        raise FormProblems({"_form": ALREADY_UPLOADED})
+    dm = subject_dm(store, study_id, usubjid)
+    refused = _sample_problem(dm)
+    if refused:
+        raise refused
+    today = _today()
+    records: dict[str, list[dict[str, Any]]] = {"PC": [], "IS": []}
+    problems: list[str] = []
+    for number, row in enumerate(rows, start=2):
+        values, errors = read_form(SAMPLE_FIELDS, row)
+        if not errors:
+            try:
+                domain, record = build_sample(values, consent=dm.get("RFICDTC"), today=today)
+            except FormProblems as exc:
+                errors = exc.errors
+            else:
+                records[domain].append({"USUBJID": usubjid, **{
+                    k: v for k, v in record.items() if v is not None}})
+        problems += [f"line {number}, {k}: {plain_message(v)}" for k, v in errors.items()]
+    if problems:
+        raise _file_problems(problems)
+    _write_file(store, study_id, usubjid, records, user=user,
+                reason="sample results file (web)", kind="SMP FILE", submission=submission)
+    return records["PC"] + records["IS"]

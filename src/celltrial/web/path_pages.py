@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -335,53 +336,106 @@ async def disposition_submit(request: Request, study_id: str, usubjid: str) -> R
                               path.DISPOSITION_FIELDS, write, lines)
 
 
-LAB_FILE_TITLE = "Lab results from a file"
+@dataclass(frozen=True)
+class Upload:
+    """What an upload page says: its title, the file field's label, the CSV columns (those
+    required), an example line, the single-entry form it mirrors and how it checks a line."""
+
+    title: str
+    label: str
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    example: str
+    form: str
+    form_text: str
+    checked: str
+    checks: str
 
 
-def _upload_page(request: Request, study_id: str, usubjid: str, *,
+LAB_FILE = Upload("Lab results from a file", "Lab results file (CSV)", path.LAB_CSV_COLUMNS,
+                  ("test", "value", "date"), "NEUT,400,cells/uL,1800,7500,2024-03-12T08:00,",
+                  "labs/new", "lab form", "graded", "grades")
+SAMPLE_FILE = Upload("Sample results from a file", "Sample results file (CSV)",
+                     path.SAMPLE_CSV_COLUMNS, ("test", "date"),
+                     "CARTQPCR,2024-03-17T08:00,12000,,,", "samples/new", "sample form",
+                     "checked", "checks")
+
+
+def _upload_page(request: Request, study_id: str, usubjid: str, upload: Upload, *,
                  errors: dict[str, str] | None = None, status_code: int = 200,
                  submission: str | None = None) -> Response:
     return _render(request, "path_upload.html", status_code=status_code, study_id=study_id,
-                   usubjid=usubjid, title=f"{LAB_FILE_TITLE}: {usubjid}",
-                   columns=path.LAB_CSV_COLUMNS, errors=errors or {},
-                   submission=submission or uuid.uuid4().hex)
+                   usubjid=usubjid, title=f"{upload.title}: {usubjid}", upload=upload,
+                   errors=errors or {}, submission=submission or uuid.uuid4().hex)
 
 
-@router.get("/studies/{study_id}/subjects/{usubjid}/labs/upload")
-def lab_file_form(request: Request, study_id: str, usubjid: str) -> Response:
-    user = _writer(request)
-    _subject(request, study_id, usubjid, user)
-    return _upload_page(request, study_id, usubjid)
+def _open_upload(request: Request, study_id: str, usubjid: str, upload: Upload) -> Response:
+    """The empty upload page, for a writer who may see the subject."""
+    _subject(request, study_id, usubjid, _writer(request))
+    return _upload_page(request, study_id, usubjid, upload)
 
 
-@router.post("/studies/{study_id}/subjects/{usubjid}/labs/upload")
-async def lab_file_submit(request: Request, study_id: str, usubjid: str) -> Response:
-    """Every line of the file graded and stored in one write, or nothing (the lines refused
-    named next to the file field)."""
+async def _upload_submit(request: Request, study_id: str, usubjid: str, upload: Upload,
+                         write: Callable[..., list[dict[str, Any]]],
+                         lines: Callable[[list[dict[str, Any]]], list[str]]) -> Response:
+    """Every line of the file checked and stored in one write, or nothing (the lines refused
+    named next to the file field); the same upload again writes nothing."""
     user = current_user(request)
     form = await _form(request)
     if not rule_of(user).write:
         raise Forbidden(f"Role {user.role} is read-only: it enters no data")
     store = await run_in_threadpool(_subject, request, study_id, usubjid, user)
     submission = str(form.get("submission") or "") or None
-    upload = form.get("file")
-    data = await upload.read() if hasattr(upload, "read") else b""
+    sent = form.get("file")
+    data = await sent.read() if hasattr(sent, "read") else b""
     if await run_in_threadpool(path.was_accepted, store, submission):
-        return _saved(request, study_id, usubjid, LAB_FILE_TITLE,
+        return _saved(request, study_id, usubjid, upload.title,
                       ["This file was already stored with this form."], replayed=True)
     try:
         if not data:
             raise FormProblems({"file": "Required: choose a CSV file"})
         records = await run_in_threadpool(
-            lambda: path.record_lab_file(store, study_id, usubjid, data, user=user.username,
-                                         submission=submission))
+            lambda: write(store, study_id, usubjid, data, user=user.username,
+                          submission=submission))
     except FormProblems as exc:
-        return _upload_page(request, study_id, usubjid, errors=exc.errors, status_code=422,
-                            submission=submission)
-    grades = [r.get("LBTOXGR") for r in records]
-    lines = [f"{len(records)} lab result(s) stored and graded (CTCAE v5.0 grades: "
-             + ", ".join("-" if g is None else str(g) for g in grades) + ")."]
-    return _saved(request, study_id, usubjid, LAB_FILE_TITLE, lines)
+        return _upload_page(request, study_id, usubjid, upload, errors=exc.errors,
+                            status_code=422, submission=submission)
+    return _saved(request, study_id, usubjid, upload.title, lines(records))
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/labs/upload")
+def lab_file_form(request: Request, study_id: str, usubjid: str) -> Response:
+    return _open_upload(request, study_id, usubjid, LAB_FILE)
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/labs/upload")
+async def lab_file_submit(request: Request, study_id: str, usubjid: str) -> Response:
+    """Every line of the file graded and stored in one write, or nothing."""
+    def lines(records: list[dict[str, Any]]) -> list[str]:
+        grades = [r.get("LBTOXGR") for r in records]
+        return [f"{len(records)} lab result(s) stored and graded (CTCAE v5.0 grades: "
+                + ", ".join("-" if g is None else str(g) for g in grades) + ")."]
+
+    return await _upload_submit(request, study_id, usubjid, LAB_FILE, path.record_lab_file,
+                                lines)
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/samples/upload")
+def sample_file_form(request: Request, study_id: str, usubjid: str) -> Response:
+    return _open_upload(request, study_id, usubjid, SAMPLE_FILE)
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/samples/upload")
+async def sample_file_submit(request: Request, study_id: str, usubjid: str) -> Response:
+    """Every line checked as the sample form checks it (PC and IS) and stored in one write,
+    or nothing."""
+    def lines(records: list[dict[str, Any]]) -> list[str]:
+        pc = sum(1 for r in records if "PCTESTCD" in r)
+        return [f"{len(records)} sample result(s) stored ({pc} CAR-T kinetics, "
+                f"{len(records) - pc} anti-CAR antibodies)."]
+
+    return await _upload_submit(request, study_id, usubjid, SAMPLE_FILE,
+                                path.record_sample_file, lines)
 
 
 @router.get("/studies/{study_id}/subjects/{usubjid}/medications/new")
