@@ -426,7 +426,8 @@ def test_sample_results_from_a_csv_file(trial):
     usubjid = _infused(trial, "147")
     client = trial.login("inv01")
     page = f"{S}/subjects/{usubjid}/samples/upload"
-    assert "Sample results file (CSV)" in client.get(page).text
+    form = client.get(page).text
+    assert "Sample results file (CSV)" in form and "CARTQPCR (CAR transgene by qPCR" in form
     assert f"/subjects/{usubjid}/samples/upload" in client.get(f"{S}/subjects/{usubjid}").text
     before = trial.counts()
     bad = _upload(client, page, SAMPLES_CSV + "CARTQPCR,2024-03-18,10,,,\n"

@@ -350,6 +350,7 @@ class Upload:
     form_text: str
     checked: str
     checks: str
+    note: str = ""
 
 
 LAB_FILE = Upload("Lab results from a file", "Lab results file (CSV)", path.LAB_CSV_COLUMNS,
@@ -358,7 +359,9 @@ LAB_FILE = Upload("Lab results from a file", "Lab results file (CSV)", path.LAB_
 SAMPLE_FILE = Upload("Sample results from a file", "Sample results file (CSV)",
                      path.SAMPLE_CSV_COLUMNS, ("test", "date"),
                      "CARTQPCR,2024-03-17T08:00,12000,,,", "samples/new", "sample form",
-                     "checked", "checks")
+                     "checked", "checks", "test: " + "; ".join(
+                         f"{a.code} ({a.text}, {a.unit})" for a in path.ASSAYS.values())
+                     + "; below: Y or N; antibody: POSITIVE or NEGATIVE.")
 
 
 def _upload_page(request: Request, study_id: str, usubjid: str, upload: Upload, *,
