@@ -26,11 +26,16 @@ def analyze_command(
                              help="Directory for datasets, endpoints.json, summary.md."),
     db: str | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print endpoints.json to stdout."),
+    adam_format: str | None = typer.Option(
+        None, "--adam-format",
+        help="Also export the ADaM datasets under OUT/adam as SAS transport files (xpt) or "
+             "CDISC Dataset-JSON v1.1 (dataset-json), with an ADaM define.xml."),
 ) -> None:
     """Derive ADSL, ADAE, ADRS, ADTTE, ADPC, ADPP, ADLB, ADIS, ADTOX and every endpoint of
     the protocol; write parquet + CSV, endpoints.json, summary.md and escalation.json (the
     escalation history replayed from the records, with the dose-escalation committee's
-    decisions recorded in the store)."""
+    decisions recorded in the store); with --adam-format, the ADaM datasets as XPT or
+    Dataset-JSON with define.xml under OUT/adam."""
     from rich.progress import Progress
 
     from celltrial import protocols
@@ -39,6 +44,10 @@ def analyze_command(
     from celltrial.store import open_store, read_domains
 
     with user_errors():
+        if adam_format not in (None, "xpt", "dataset-json"):
+            from celltrial.errors import invalid
+
+            raise invalid("--adam-format", adam_format, "xpt or dataset-json")
         protocol = protocols.load(study)
         started = time.perf_counter()
         with Progress(console=console, transient=True, disable=as_json) as progress:
@@ -52,6 +61,11 @@ def analyze_command(
             from celltrial.cli.report import write_escalation
 
             write_escalation(domains, protocol, Path(out), store=store)
+            if adam_format is not None:
+                from celltrial.derive.adam_export import export_adam
+
+                export_adam(analysis.datasets, Path(out) / "adam", fmt=adam_format,
+                            study_id=protocol.id, title=getattr(protocol, "title", None))
             progress.update(task, advance=1)
         elapsed = time.perf_counter() - started
     if as_json:

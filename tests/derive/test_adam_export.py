@@ -1,0 +1,199 @@
+"""ADaM export (celltrial.derive.adam_export): XPT v5 read back with pyreadstat equals the
+analysis datasets (values, labels, SAS dates), Dataset-JSON validates against the frozen CDISC
+Dataset-JSON 1.1 schema, define.xml against the frozen Define-XML 2.1 XSD; undeclared or
+over-long names are refused. Datasets come from the hand-made study of conftest.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pyreadstat
+import pytest
+from lxml import etree
+from typer.testing import CliRunner
+
+from celltrial.derive.adam_export import (
+    ALIASES,
+    DATASETS,
+    VARIABLES,
+    adam_frame,
+    declared,
+    export_adam,
+)
+from celltrial.derive.analysis import derive_datasets
+from celltrial.errors import StoreError
+from celltrial.protocols import load
+
+from .conftest import STUDY, make_domains
+
+TESTS = Path(__file__).parents[1]
+SCHEMA = json.loads((TESTS / "store" / "fixtures" / "cdisc" / "dataset.schema.json")
+                    .read_text(encoding="utf-8"))
+XSD = TESTS / "fixtures" / "cdisc-define-2.1" / "cdisc-define-2.1" / "define2-1-0.xsd"
+NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
+      "xlink": "http://www.w3.org/1999/xlink"}
+SAS_EPOCH = dt.date(1960, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def datasets() -> dict[str, pd.DataFrame]:
+    return derive_datasets(make_domains(), load(STUDY))
+
+
+@pytest.fixture(scope="module")
+def exported(datasets, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("adam")
+    for fmt in ("xpt", "dataset-json"):
+        export_adam(datasets, root / fmt, fmt=fmt, study_id=STUDY, title="CD7 test study")
+    return {"xpt": root / "xpt", "dataset-json": root / "dataset-json"}
+
+
+@pytest.fixture(scope="module")
+def xsd() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(XSD)))
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def test_the_label_table_keeps_sas_limits():
+    for name, (label, predecessor) in VARIABLES.items():
+        assert len(name) <= 8 and name.isupper(), name
+        assert 0 < len(label) <= 40, name
+        assert predecessor is None or predecessor.split(".")[1] == name
+    assert all(len(entry[0]) <= 40 for entry in DATASETS.values())
+
+
+def test_xpt_reads_back_as_the_datasets(datasets, exported):
+    assert sorted(p.stem for p in exported["xpt"].glob("*.xpt")) == sorted(datasets)
+    for name, frame in datasets.items():
+        data, kinds = adam_frame(name, frame)
+        back, meta = pyreadstat.read_xport(str(exported["xpt"] / f"{name}.xpt"))
+        assert meta.table_name == name.upper()
+        assert list(back.columns) == list(data.columns), name
+        assert list(back.columns) == [c.upper() for c in frame.columns if c not in ALIASES]
+        assert meta.column_names_to_labels == {v: declared(v)[0] for v in data.columns}
+        for var, kind in kinds.items():
+            for mine, theirs in zip(data[var], back[var], strict=True):
+                if kind == "string":
+                    assert (theirs or "") == ("" if _missing(mine) else str(mine)), (name, var)
+                elif _missing(mine):
+                    assert _missing(theirs), (name, var)
+                elif kind == "date":
+                    assert meta.original_variable_types[var] == "DATE9."
+                    assert theirs == mine.date(), (name, var)
+                elif kind == "datetime":
+                    assert meta.original_variable_types[var] == "DATETIME20."
+                    assert pd.Timestamp(theirs) == pd.Timestamp(mine), (name, var)
+                else:
+                    assert float(theirs) == pytest.approx(float(mine)), (name, var)
+
+
+def test_dates_are_sas_day_numbers(datasets, exported):
+    raw, _ = pyreadstat.read_xport(str(exported["xpt"] / "adsl.xpt"),
+                                   disable_datetime_conversion=True)
+    first = datasets["adsl"]["TRTSDT"]
+    for number, value in zip(raw["TRTSDT"], first, strict=True):
+        if not _missing(value):
+            assert number == (value.date() - SAS_EPOCH).days
+
+
+def test_dataset_json_validates_and_holds_the_values(datasets, exported):
+    validator = jsonschema.Draft201909Validator(SCHEMA)
+    for name, frame in datasets.items():
+        document = json.loads((exported["dataset-json"] / f"{name}.json").read_text("utf-8"))
+        assert list(validator.iter_errors(document)) == [], name
+        data, kinds = adam_frame(name, frame)
+        assert document["records"] == len(data)
+        columns = {c["name"]: (i, c) for i, c in enumerate(document["columns"])}
+        for var, kind in kinds.items():
+            index, column = columns[var]
+            assert column["label"] == declared(var)[0]
+            assert column["dataType"] == kind
+            for row, value in zip(document["rows"], data[var], strict=True):
+                if _missing(value):
+                    assert row[index] is None
+                elif kind == "date":
+                    assert row[index] == value.date().isoformat()
+                elif kind == "string":
+                    assert row[index] == str(value)
+    adsl = json.loads((exported["dataset-json"] / "adsl.json").read_text("utf-8"))
+    trtsdt = next(c for c in adsl["columns"] if c["name"] == "TRTSDT")
+    assert (trtsdt["targetDataType"], trtsdt["displayFormat"]) == ("integer", "DATE9.")
+    broken = dict(adsl, columns=[dict(trtsdt, dataType="day")] + adsl["columns"][1:])
+    assert list(validator.iter_errors(broken)) != []
+
+
+def test_define_xml_is_valid_define_2_1_for_adam(datasets, exported, xsd):
+    for fmt, suffix in (("xpt", "xpt"), ("dataset-json", "json")):
+        doc = etree.parse(str(exported[fmt] / "define.xml"))
+        assert xsd.validate(doc), [e.message for e in xsd.error_log]
+        root = doc.getroot()
+        standard = root.find(".//def:Standard", NS)
+        assert (standard.get("Name"), standard.get("Version")) == ("ADaMIG", "1.3")
+        groups = {g.get("Name"): g for g in root.iterfind(".//odm:ItemGroupDef", NS)}
+        assert set(groups) == {n.upper() for n in datasets}
+        assert groups["ADSL"].find("def:Class", NS).get("Name") == \
+            "SUBJECT LEVEL ANALYSIS DATASET"
+        assert groups["ADAE"].find("def:Class", NS).get("Name") == "OCCURRENCE DATA STRUCTURE"
+        assert groups["ADTTE"].find("def:Class", NS).get("Name") == "BASIC DATA STRUCTURE"
+        for name, group in groups.items():
+            assert group.get("Purpose") == "Analysis"
+            href = group.find("def:leaf", NS).get(f"{{{NS['xlink']}}}href")
+            assert href == f"{name.lower()}.{suffix}" and (exported[fmt] / href).exists()
+        items = {i.get("OID"): i for i in root.iterfind(".//odm:ItemDef", NS)}
+        aeterm = items["IT.ADAE.AETERM"].find("def:Origin", NS)
+        assert aeterm.get("Type") == "Predecessor"
+        assert aeterm.findtext(".//odm:TranslatedText", namespaces=NS) == "AE.AETERM"
+        assert items["IT.ADTTE.CNSR"].find("def:Origin", NS).get("Type") == "Derived"
+        assert items["IT.ADSL.TRTSDT"].get(f"{{{NS['def']}}}DisplayFormat") == "DATE9."
+        assert "SUBJECT LEVEL ANALYSIS DATASET" in (exported[fmt] / "define.html").read_text()
+    text = (exported["xpt"] / "define.xml").read_bytes()
+    broken = text.replace(b'Name="OCCURRENCE DATA STRUCTURE"', b'Name="OCCURRENCE"')
+    assert broken != text and not xsd.validate(etree.fromstring(broken))
+
+
+def test_names_over_eight_characters_are_refused_not_truncated(datasets):
+    frame = datasets["adsl"].assign(LONGNAME1=1.0)
+    with pytest.raises(StoreError, match="at most 8 characters"):
+        adam_frame("adsl", frame)
+    with pytest.raises(StoreError, match="undeclared variable"):
+        adam_frame("adsl", datasets["adsl"].assign(XYZ=1.0))
+    adpc = datasets["adpc"].copy()
+    adpc["dose_level"] = adpc["TRT01AN"] + 1
+    with pytest.raises(StoreError, match="dose_level"):
+        adam_frame("adpc", adpc)
+
+
+def test_text_over_200_bytes_and_unknown_format_are_refused(datasets, tmp_path):
+    adae = datasets["adae"].copy()
+    adae.loc[0, "AETERM"] = "x" * 201
+    with pytest.raises(StoreError, match="AETERM.*200 bytes"):
+        export_adam({"adae": adae}, tmp_path, fmt="xpt")
+    with pytest.raises(StoreError, match="xpt or dataset-json"):
+        export_adam(datasets, tmp_path, fmt="csv")  # type: ignore[arg-type]
+
+
+def test_analyze_adam_format_option(tmp_path):
+    from celltrial.cli.main import app
+    from celltrial.store import init_db, open_store, register_study, write_domains
+
+    url = f"sqlite:///{tmp_path / 'ct.db'}"
+    init_db(url)
+    store = open_store(url)
+    register_study(store, load(STUDY))
+    write_domains(store, STUDY, make_domains(), user="test", reason="fixture")
+    out = tmp_path / "analysis"
+    result = CliRunner().invoke(app, ["analyze", "--study", STUDY, "--db", url, "--out",
+                                      str(out), "--adam-format", "dataset-json"])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (out / "adam").iterdir())
+    assert "adsl.json" in files and "define.xml" in files and "adlb.json" in files
+    bad = CliRunner().invoke(app, ["analyze", "--study", STUDY, "--db", url, "--out",
+                                   str(out), "--adam-format", "sas7bdat"])
+    assert bad.exit_code == 1 and "adam-format" in bad.output
