@@ -197,3 +197,22 @@ def test_analyze_adam_format_option(tmp_path):
     bad = CliRunner().invoke(app, ["analyze", "--study", STUDY, "--db", url, "--out",
                                    str(out), "--adam-format", "sas7bdat"])
     assert bad.exit_code == 1 and "adam-format" in bad.output
+
+
+def test_a_virtual_study_exports_valid_files(tmp_path, xsd):
+    """A shipped protocol's simulated study (the simulator's full set of SDTM columns): every
+    dataset is declared, the Dataset-JSON files and define.xml validate."""
+    from celltrial.conduct.virtual_trial import simulate_study
+    from celltrial.store.conform import conform
+
+    protocol = load("cd7-tall-phase1")
+    frames = simulate_study(protocol, 4, 7, data_cut=dt.date(2027, 6, 1))
+    domains = {name: conform(name, frame, name) for name, frame in frames.items()}
+    datasets = derive_datasets(domains, protocol)
+    files = export_adam(datasets, tmp_path, fmt="dataset-json", study_id=protocol.id)
+    validator = jsonschema.Draft201909Validator(SCHEMA)
+    documents = [json.loads(f.read_text("utf-8")) for f in files if f.suffix == ".json"]
+    assert {d["name"] for d in documents} >= {"ADSL", "ADAE", "ADRS", "ADTTE", "ADLB"}
+    for document in documents:
+        assert list(validator.iter_errors(document)) == [], document["name"]
+    assert xsd.validate(etree.parse(str(tmp_path / "define.xml"))), xsd.error_log
