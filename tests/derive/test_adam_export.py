@@ -152,6 +152,11 @@ def test_define_xml_is_valid_define_2_1_for_adam(datasets, exported, xsd):
         assert aeterm.findtext(".//odm:TranslatedText", namespaces=NS) == "AE.AETERM"
         assert items["IT.ADTTE.CNSR"].find("def:Origin", NS).get("Type") == "Derived"
         assert items["IT.ADSL.TRTSDT"].get(f"{{{NS['def']}}}DisplayFormat") == "DATE9."
+        longest = max(len(str(v).encode()) for v in datasets["adae"]["AETERM"].dropna())
+        assert items["IT.ADAE.AETERM"].get("Length") == str(longest)
+        assert items["IT.ADAE.AESTDTC"].get("DataType") == "date"  # ISO text stays ISO
+        assert items["IT.ADPC.TIME"].get("DataType") == "float"
+        assert items["IT.ADPC.TIME"].get("SignificantDigits") is not None
         assert "SUBJECT LEVEL ANALYSIS DATASET" in (exported[fmt] / "define.html").read_text()
     text = (exported["xpt"] / "define.xml").read_bytes()
     broken = text.replace(b'Name="OCCURRENCE DATA STRUCTURE"', b'Name="OCCURRENCE"')

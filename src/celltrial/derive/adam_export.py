@@ -374,18 +374,21 @@ def adam_dataset_json(study_id: str, name: str, frame: pd.DataFrame) -> dict[str
 
 
 def _item_type(var: str, kind: str, column: pd.Series) -> dict[str, Any]:
-    """Define-XML DataType/Length (and def:DisplayFormat for SAS dates) of one variable."""
-    values = [v for v in column.tolist() if not _missing(v)]
+    """Define-XML 2.1 DataType/Length/SignificantDigits of one variable, read from its values
+    as the SDTM define.xml does (ISO 8601 ``*DTC`` text: ``date``/``datetime``); a SAS date or
+    datetime is ``integer`` with its ``def:DisplayFormat``."""
+    from celltrial.store.sdtm.define import _data_type
+    from celltrial.store.sdtm.spec import SdtmVariable
+
     if kind in ("date", "datetime"):
         return {"DataType": "integer", "Length": 8,
                 "def_DisplayFormat": "DATE9." if kind == "date" else "DATETIME20."}
+    values = [v if kind == "string" else float(v) for v in column.tolist() if not _missing(v)]
     if kind == "string":
-        return {"DataType": "text",
-                "Length": max([len(str(v).encode("utf-8")) for v in values] + [1])}
-    if kind == "integer" or all(float(v).is_integer() for v in values):
-        return {"DataType": "integer",
-                "Length": max([len(str(int(v))) for v in values] + [1])}
-    return {"DataType": "float", "Length": 8}
+        values = [str(v) for v in values if str(v).strip()]  # blank text is missing in XPT
+    spec = SdtmVariable(name=var, label=_label(var), type="Char" if kind == "string" else "Num",
+                        core="Perm", codelist=None)
+    return _data_type(spec, values)
 
 
 def adam_define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
