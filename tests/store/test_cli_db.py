@@ -67,3 +67,31 @@ def test_unknown_study_exits_1(sqlite_url, tmp_path):
     result = runner.invoke(app, ["db", "export", "--study", "nope", "--out", str(tmp_path),
                                  "--db", sqlite_url])
     assert result.exit_code == 1 and "Invalid `study`" in result.output
+
+
+def test_validate_lists_each_rule_and_exits_1_on_an_error(sqlite_url, tmp_path):
+    """`db validate`: the SDTM datasets of the study checked rule by rule (SD0001-SD0011);
+    DM.COUNTRY is Req (SDTMIG 3.4 DM): without `--country` every DM row is an SD0001 error
+    and the exit code is 1; with it the same data pass."""
+    assert runner.invoke(app, ["db", "init", "--db", sqlite_url]).exit_code == 0
+    folder = _csv_folder(tmp_path / "in")
+    assert runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db",
+                               sqlite_url]).exit_code == 0
+    result = runner.invoke(app, ["db", "validate", "--study", STUDY, "--db", sqlite_url,
+                                 "--json"])
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout)
+    dm_rows = len(make_frames()["DM"])
+    country = [f for f in payload["findings"]
+               if (f["rule"], f["dataset"], f["variable"]) == ("SD0001", "DM", "COUNTRY")]
+    assert [f["row"] for f in country] == list(range(1, dm_rows + 1))
+    assert all(f["severity"] == "error" and f["value"] is None for f in country)
+    assert {"DM", "LB", "TS", "TV"} <= set(payload["datasets"])
+    result = runner.invoke(app, ["db", "validate", "--study", STUDY, "--db", sqlite_url,
+                                 "--country", "CHN", "--json"])
+    payload = json.loads(result.stdout)
+    assert payload["errors"] == 0, payload["findings"][:5]
+    assert result.exit_code == 0
+    table = runner.invoke(app, ["db", "validate", "--study", STUDY, "--db", sqlite_url,
+                                "--country", "CHN"], env={"COLUMNS": "120"})
+    assert table.exit_code == 0 and "SD0011" in table.output and "0 error(s)" in table.output

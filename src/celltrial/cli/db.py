@@ -233,6 +233,69 @@ def export(
     console.print(_records_table(f"{study} exported as {fmt.value} to {out}", records))
 
 
+@db_app.command("validate")
+def validate(
+    study: str = typer.Option(..., "--study", help="Study (protocol) id."),
+    country: str | None = typer.Option(
+        None, "--country", help="DM.COUNTRY as for `db export` (ISO 3166-1 alpha-3)."),
+    db: str | None = DB_OPTION,
+    limit: int = typer.Option(40, "--limit", min=1, help="Most findings printed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+) -> None:
+    """Check a study's SDTM datasets (what `db export --format xpt` writes) against SDTMIG
+    3.4 and CDISC CT: rules SD0001-SD0011 with their severity; exit 1 on any error."""
+    from rich.table import Table
+
+    from celltrial.store import open_store
+    from celltrial.store.sdtm import sdtm_datasets
+    from celltrial.store.sdtm.check import RULES, check, severity
+
+    with user_errors():
+        store = open_store(db)
+        try:
+            datasets = sdtm_datasets(store, study, country=country)
+        finally:
+            store.close()
+    findings = check(datasets)
+    errors = sum(severity(f.rule) == "error" for f in findings)
+    if as_json:
+        typer.echo(json.dumps({
+            "study": study, "datasets": sorted(datasets), "errors": errors,
+            "warnings": len(findings) - errors,
+            "findings": [{"rule": f.rule, "severity": severity(f.rule), "dataset": f.dataset,
+                          "row": f.row, "variable": f.variable, "value": _plain(f.value),
+                          "message": f.message} for f in findings]}))
+    else:
+        rules = Table(title=f"{study}: {len(datasets)} SDTM datasets checked, {errors} "
+                            f"error(s), {len(findings) - errors} warning(s)")
+        for column in ("rule", "severity", "checks", "found"):
+            rules.add_column(column, justify="right" if column == "found" else "left")
+        for rule, (level, text) in RULES.items():
+            rules.add_row(rule, level, text, str(sum(f.rule == rule for f in findings)))
+        console.print(rules)
+        if findings:
+            table = Table(title=f"Findings (first {min(limit, len(findings))} of "
+                                f"{len(findings)})")
+            for column in ("rule", "dataset", "row", "variable", "value", "message"):
+                table.add_column(column, overflow="fold")
+            for f in findings[:limit]:
+                table.add_row(f.rule, f.dataset, "" if f.row is None else str(f.row),
+                              f.variable, str(f.value), f.message)
+            console.print(table)
+    raise typer.Exit(1 if errors else 0)
+
+
+def _plain(value: object) -> object:
+    """A finding's value as JSON can hold it (numpy scalars, NaN as null)."""
+    import math
+
+    if hasattr(value, "item"):
+        value = value.item()  # type: ignore[union-attr]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
 @db_app.command("verify-audit")
 def verify_audit_(
     db: str | None = DB_OPTION,

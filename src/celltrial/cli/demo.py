@@ -35,17 +35,20 @@ def demo(
     from celltrial.conduct import parse_cut, write_study
     from celltrial.protocols import list_ids, load
     from celltrial.store import init_db, open_store, read_domains, register_study
+    from celltrial.store.sdtm import sdtm_datasets
+    from celltrial.store.sdtm.check import check, severity
 
     url = db or default_database_url()
     summary = Table(title=f"celltrial demo — database {url}")
     for column in ("study", "subjects", "by dose level", "records", "endpoints ok / reasoned",
-                   "report"):
+                   "SDTM check", "report"):
         summary.add_column(column)
     with user_errors():
         init_db(url)
         store = open_store(url)
         ids = list_ids()
         pdfs: list[Path] = []
+        failed: list[str] = []
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("studies", total=len(ids))
             for index, study_id in enumerate(ids):
@@ -70,9 +73,15 @@ def demo(
                 records = ", ".join(f"{name} {len(frame)}" for name, frame in domains.items()
                                     if len(frame))
                 ok = sum(r.status == "ok" for r in analysis.endpoints)
+                progress.update(task, description=f"{study_id}: SDTM conformance check")
+                sdtm = sdtm_datasets(store, study_id, country=protocol.country)
+                findings = check(sdtm)
+                errors = sum(severity(f.rule) == "error" for f in findings)
+                failed += [study_id] if errors else []
                 summary.add_row(study_id, f"{len(adsl)} screened, {len(dosed)} infused",
                                 by_level, records, f"{ok} / {len(analysis.endpoints) - ok}",
-                                str(files.html))
+                                f"{len(sdtm)} datasets: {errors} error(s), "
+                                f"{len(findings) - errors} warning(s)", str(files.html))
                 progress.advance(task)
     console.print(summary)
     console.print("Study reports (PDF):")
@@ -80,6 +89,10 @@ def demo(
         console.print(f"  {pdf}")
     console.print(f"Reports under [bold]{out}/<study>/report/[/]; analysis datasets under "
                   f"{out}/<study>/analysis/. Try `celltrial escalate --study {ids[0]}`.")
+    if failed:  # the SDTM export of a study breaks a conformance rule: `make demo` fails
+        console.print(f"SDTM conformance errors in {', '.join(failed)}: see `celltrial db "
+                      f"validate --study {failed[0]} --country ...`")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -428,6 +428,11 @@ class Protocol(_Frozen):
     target_enrollment: int = Field(gt=0)
     target_enrollment_assumed: bool = False
     target_enrollment_rationale: str | None = None
+    # the sites' country, ISO 3166-1 alpha-3 (SDTM DM.COUNTRY, Req): registered, or assumed
+    # with a rationale for the virtual cohort's sites
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    country_assumed: bool = False
+    country_rationale: str | None = None
     conditions: list[str]
     target_antigen: str = "CD7"
     arm_label: str | None = None
@@ -458,6 +463,13 @@ class Protocol(_Frozen):
                     merged[name] = {**base, **(spec or {}), "name": name}
                 data = {**data, "variables": merged}
         return data
+
+    @model_validator(mode="after")
+    def _country_reason(self) -> Protocol:
+        if self.country_assumed and not (self.country_rationale and
+                                         self.country_rationale.strip()):
+            raise ValueError("an assumed `country` needs a one-line `country_rationale`")
+        return self
 
     @property
     def dose_levels(self) -> list[DoseLevel]:

@@ -148,3 +148,26 @@ def _check_ts(frame: pd.DataFrame) -> list[Finding]:
 def check(datasets: Mapping[str, pd.DataFrame]) -> list[Finding]:
     """Findings of every dataset."""
     return [f for name, frame in datasets.items() for f in check_dataset(name, frame)]
+
+
+RULES: dict[str, tuple[str, str]] = {
+    "SD0001": ("error", "Req variable missing or null (SDTMIG 3.4 2.5)"),
+    "SD0002": ("warning", "Exp variable absent (SDTMIG 3.4 2.5)"),
+    "SD0003": ("error", "DOMAIN/RDOMAIN differs from the dataset (SDTMIG 3.4 2.2)"),
+    "SD0004": ("error", "value outside CDISC CT and the declared extensions"),
+    "SD0005": ("error", "--TESTCD/QNAM not 8 upper-case characters (SDTMIG 3.4 4.5.3.1, 8.4.1)"),
+    "SD0006": ("error", "--TEST/TSPARM/QLABEL over 40, IETEST/TSVAL over 200 characters"),
+    "SD0007": ("error", "--SEQ not unique within a subject, TSSEQ within a parameter"),
+    "SD0008": ("error", "--DTC not ISO 8601 (SDTMIG 3.4 4.4.1)"),
+    "SD0009": ("error", "value of the wrong type for its variable"),
+    "SD0010": ("error", "DM arm coding: ARMCD/ARM/ACTARMCD/ACTARM/ARMNRS (SDTMIG 3.4 5.2)"),
+    "SD0011": ("error", "TS value, null flavour or CT code (SDTMIG 3.4 7.6)"),
+}
+"""Rule id -> (severity, what it checks) of the rules in the module docstring. An absent
+Expected variable is a warning: SDTMIG 3.4 2.5 lets it be left out when not collected,
+with the reason in the reviewer's guide; every other rule is an error."""
+
+
+def severity(rule: str) -> str:
+    """``error`` or ``warning`` of a rule id (:data:`RULES`)."""
+    return RULES[rule][0]
