@@ -332,6 +332,30 @@ def test_sample_results(trial):
     assert trial.counts() == before
 
 
+def test_cytokine_results_are_stored_in_lb_ungraded(trial):
+    """IL-6, IL-10, IFN-gamma, TNF-alpha: LB, LBCAT CYTOKINE, serum, pg/mL, no CTCAE grade;
+    a cytokine without its measured value is refused with nothing written."""
+    usubjid = _infused(trial, "141")
+    client = trial.login("inv01")
+    page = f"{S}/subjects/{usubjid}/samples/new"
+    for code, value in (("IL6", "152.5"), ("IFNG", "40")):
+        assert submit(client, page, {"test": code, "date": "2024-03-17T08:00",
+                                     "value": value}).status_code == 303
+    lb = rows(trial, "LB", usubjid)
+    cytokines = lb[lb["LBCAT"] == "CYTOKINE"]
+    assert list(cytokines["LBTESTCD"]) == ["IL6", "IFNG"]
+    assert list(cytokines["LBTEST"]) == ["Interleukin 6", "Interferon Gamma"]
+    assert list(cytokines["LBSTRESN"]) == [152.5, 40.0]
+    assert set(cytokines["LBSTRESU"]) == {"pg/mL"} and set(cytokines["LBSPEC"]) == {"SERUM"}
+    assert cytokines["LBTOXGR"].isna().all()
+    before = trial.counts()
+    for bad in ({"test": "IL10", "date": "2024-03-18"},
+                {"test": "TNFA", "date": "2024-03-18", "below": "Y"}):
+        answer = submit(client, page, bad)
+        assert answer.status_code == 422
+    assert trial.counts() == before
+
+
 def test_concomitant_medication_from_the_drug_list(trial):
     usubjid = _infused(trial, "145")
     client = trial.login("inv01")

@@ -573,6 +573,11 @@ ASSAYS: dict[str, Assay] = {a.code: a for a in (
     Assay("CARTPCT", "PC", "CAR+ T cells by flow, % of CD3+ (blood)", "%", 0.1),
     Assay("CARTABS", "PC", "CAR+ T cells by flow, cells/uL (blood)", "cells/uL", 1.0),
     Assay("ADACAR", "IS", "Anti-CAR antibodies (serum)", "titre", None),
+    # cytokines (LB, LBCAT CYTOKINE; CDISC CT LBTESTCD, as the virtual trial writes them)
+    Assay("IL6", "LB", "Interleukin 6 (serum), pg/mL", "pg/mL", None),
+    Assay("IL10", "LB", "Interleukin 10 (serum), pg/mL", "pg/mL", None),
+    Assay("IFNG", "LB", "Interferon gamma (serum), pg/mL", "pg/mL", None),
+    Assay("TNFA", "LB", "Tumor necrosis factor alpha (serum), pg/mL", "pg/mL", None),
 )}
 """The sample results a site enters; units and limits of quantitation as the virtual trial's
 assays (:data:`celltrial.kinetics.virtual.ASSAYS`: qPCR LLOQ 50 copies/ug gDNA, flow 0.1 %
@@ -580,10 +585,10 @@ of CD3+, 1 cell/uL)."""
 
 
 SAMPLE_FIELDS = (
-    FormField("test", "Sample result", "PCTESTCD / ISTESTCD", "select", required=True,
+    FormField("test", "Sample result", "PCTESTCD / ISTESTCD / LBTESTCD", "select", required=True,
               choices=tuple((a.code, a.text) for a in ASSAYS.values())),
-    FormField("date", "Collected on", "PCDTC / ISDTC", "datetime", required=True),
-    FormField("value", "Result", "PCSTRESN / ISSTRESN", "number", low=0,
+    FormField("date", "Collected on", "PCDTC / ISDTC / LBDTC", "datetime", required=True),
+    FormField("value", "Result", "PCSTRESN / ISSTRESN / LBSTRESN", "number", low=0,
               hint="in the assay's unit (titre for antibodies); empty when below the limit "
                    "of quantitation or negative"),
     FormField("below", "Below the limit of quantitation", "PCORRES", "yesno"),
@@ -602,6 +607,11 @@ def _sample_problem(dm: Mapping[str, Any]) -> FormProblems | None:
                                   "from enrolled subjects"})
 
 
+CYTOKINE_NAMES = {"IL6": "Interleukin 6", "IL10": "Interleukin 10",
+                  "IFNG": "Interferon Gamma", "TNFA": "Tumor Necrosis Factor Alpha"}
+"""LBTEST of the cytokine assays (CDISC CT LBTEST, as celltrial.kinetics.virtual.LAB_TESTS)."""
+
+
 def build_sample(values: Mapping[str, Any], *, consent: str | None, today: dt.date
                  ) -> tuple[str, dict[str, Any]]:
     """(domain, record without USUBJID) of one sample result typed as :data:`SAMPLE_FIELDS`
@@ -614,7 +624,9 @@ def build_sample(values: Mapping[str, Any], *, consent: str | None, today: dt.da
       no numeric PCSTRESN and PCLLOQ the limit (the assay's usual one unless given); a numeric
       result under the limit is refused, to be recorded as below it;
     - IS ADACAR (SDTMIG 3.4 IS, anti-drug antibodies): POSITIVE or NEGATIVE, a titre only
-      for a positive result.
+      for a positive result;
+    - LB cytokines (IL-6, IL-10, IFN-gamma, TNF-alpha; LBCAT CYTOKINE, serum, pg/mL): the
+      measured value, required (no CTCAE grade).
     """
     assay = ASSAYS[values["test"]]
     errors: dict[str, str] = {}
@@ -630,6 +642,17 @@ def build_sample(values: Mapping[str, Any], *, consent: str | None, today: dt.da
             errors["value"] = "No titre for a negative result"
         record = {"ISTESTCD": "ADACAR", "ISORRES": result, "ISSTRESC": result,
                   "ISSTRESN": value, "ISDTC": values["date"]}
+    elif assay.domain == "LB":
+        if below or values.get("lloq") is not None:
+            errors["below" if below else "lloq"] = ("Enter cytokines as the measured value "
+                                                    "in pg/mL")
+        elif value is None:
+            errors["value"] = "Required for a cytokine"
+        record = {"LBCAT": "CYTOKINE", "LBTESTCD": assay.code, "LBTEST": CYTOKINE_NAMES[
+                      assay.code], "LBSPEC": "SERUM",
+                  "LBORRES": f"{value:g}" if value is not None else None,
+                  "LBORRESU": assay.unit, "LBSTRESN": value, "LBSTRESU": assay.unit,
+                  "LBDTC": values["date"]}
     else:
         lloq = values.get("lloq") if values.get("lloq") is not None else assay.lloq
         if below and value is not None:

@@ -306,8 +306,8 @@ async def sample_submit(request: Request, study_id: str, usubjid: str) -> Respon
         return path.record_sample(store, study_id, usubjid, values, **kw)
 
     def lines(record: Any) -> list[str]:
-        code = record.get("PCTESTCD") or record.get("ISTESTCD")
-        result = record.get("PCORRES") or record.get("ISSTRESC")
+        code = record.get("PCTESTCD") or record.get("ISTESTCD") or record.get("LBTESTCD")
+        result = record.get("PCORRES") or record.get("ISSTRESC") or record.get("LBORRES")
         return [f"{path.ASSAYS[code].text}: {result} {path.ASSAYS[code].unit}"
                 if code != "ADACAR" else f"{path.ASSAYS[code].text}: {result}"]
 
