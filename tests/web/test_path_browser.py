@@ -416,6 +416,25 @@ def test_one_patient_from_screening_to_death(served, browser, tmp_path) -> None:
     assert (pc[0]["PCTESTCD"], pc[0]["PCSTRESN"], pc[0]["PCLLOQ"]) == ("CARTQPCR", 12000.0,
                                                                       50.0)
     assert w.audited("pc", subject)
+    # a batch of sample results from a CSV file (flow, anti-CAR antibodies, a cytokine): every
+    # line checked by the sample form's rules, stored whole or not at all
+    bad_file, good_file = tmp_path / "samples-bad.csv", tmp_path / "samples.csv"
+    header = "test,date,value,below,lloq,antibody\n"
+    bad_file.write_text(header + "CARTABS,2024-03-24T08:00,0.5,,,\n")
+    good_file.write_text(header + "CARTABS,2024-03-24T08:00,35,,,\n"
+                         "ADACAR,2024-03-24,,,,NEGATIVE\nIL6,2024-03-24T08:00,152.5,,,\n")
+    before = w.state()
+    w.open(f"{me}/samples/upload")
+    w.driver.find_element(By.NAME, "file").send_keys(str(bad_file))
+    w.press("button[name=action][value=save]")
+    assert "line 2, value" in w.text("#error-file") and w.state() == before
+    w.open(f"{me}/samples/upload")
+    w.driver.find_element(By.NAME, "file").send_keys(str(good_file))
+    w.press("button[name=action][value=save]")
+    assert [r["PCTESTCD"] for r in w.rows("PC", subject)][-1] == "CARTABS"
+    assert w.rows("IS", subject)[-1]["ISSTRESC"] == "NEGATIVE"
+    il6 = [r for r in w.rows("LB", subject) if r["LBTESTCD"] == "IL6"]
+    assert (il6[-1]["LBCAT"], il6[-1]["LBSTRESN"]) == ("CYTOKINE", 152.5)
 
     # end of study: a death needs its cause
     end = f"{me}/disposition/new"

@@ -963,7 +963,7 @@ def record_sample_file(store: Store, study_id: str, usubjid: str, data: bytes, *
     if refused:
         raise refused
     today = _today()
-    records: dict[str, list[dict[str, Any]]] = {"PC": [], "IS": []}
+    records: dict[str, list[dict[str, Any]]] = {a.domain: [] for a in ASSAYS.values()}
     problems: list[str] = []
     for number, row in enumerate(rows, start=2):
         values, errors = read_form(SAMPLE_FIELDS, row)
@@ -980,4 +980,4 @@ def record_sample_file(store: Store, study_id: str, usubjid: str, data: bytes, *
         raise _file_problems(problems)
     _write_file(store, study_id, usubjid, records, user=user,
                 reason="sample results file (web)", kind="SMP FILE", submission=submission)
-    return records["PC"] + records["IS"]
+    return [record for domain in records.values() for record in domain]
