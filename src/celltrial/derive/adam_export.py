@@ -395,26 +395,10 @@ def adam_define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
                     fmt: Format = "xpt", title: str | None = None) -> bytes:
     """Define-XML 2.1 (ADaMIG 1.3) of the analysis ``datasets`` as :func:`export_adam` writes
     them; ``def:leaf`` points at ``<name>.xpt`` or ``<name>.json``."""
-    from celltrial.store.sdtm.define import DEF, DEFINE_VERSION, ODM, XLINK, _description, \
-        _q, _sub
+    from celltrial.store.sdtm.define import DEF, ODM, _description, _q, _sub, define_skeleton
 
-    for prefix, uri in (("", ODM), ("def", DEF), ("xlink", XLINK)):
-        etree.register_namespace(prefix, uri)
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    root = etree.Element(_q(ODM, "ODM"))
-    for key, value in (("FileType", "Snapshot"), ("FileOID", f"DEFINE.{study_id}.ADAM"),
-                       ("ODMVersion", "1.3.2"), ("CreationDateTime", created.isoformat()),
-                       ("Originator", "celltrial"), ("SourceSystem", "celltrial")):
-        root.set(key, value)
-    root.set(_q(DEF, "Context"), "Submission")
-    study = _sub(root, "Study", OID=f"ST.{study_id}")
-    glob = _sub(study, "GlobalVariables")
-    _sub(glob, "StudyName").text = study_id
-    _sub(glob, "StudyDescription").text = title or study_id
-    _sub(glob, "ProtocolName").text = study_id
-    mdv = _sub(study, "MetaDataVersion", OID=f"MDV.{study_id}.ADaMIG.{ADAMIG_VERSION}",
-               Name=f"{study_id} ADaMIG {ADAMIG_VERSION} analysis datasets",
-               def_DefineVersion=DEFINE_VERSION)
+    root, mdv = define_skeleton(study_id, package="ADAM", ig=("ADaMIG", ADAMIG_VERSION),
+                                purpose="analysis", title=title)
     standards = _sub(mdv, "Standards", DEF)
     _sub(standards, "Standard", DEF, OID="STD.ADAMIG", Name="ADaMIG", Type="IG",
          Version=ADAMIG_VERSION, Status="Final")

@@ -257,15 +257,17 @@ def _value_lists(mdv: etree.Element, datasets: Mapping[str, pd.DataFrame]
     return items
 
 
-def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
-               title: str | None = None, created: dt.datetime | None = None) -> bytes:
-    """Define-XML 2.1 of the SDTM ``datasets`` (as :func:`celltrial.store.sdtm.sdtm_datasets`
-    gives them) of ``study_id``; ``title`` is the study description (the protocol title)."""
+def define_skeleton(study_id: str, *, package: str, ig: tuple[str, str], purpose: str,
+                    title: str | None = None, created: dt.datetime | None = None
+                    ) -> tuple[Any, Any]:
+    """The ODM 1.3.2 root of a Define-XML 2.1 document (Snapshot, Context Submission) with its
+    Study, GlobalVariables and MetaDataVersion (``ig``: implementation guide name and version;
+    ``package``: ``SDTM`` or ``ADAM`` in the FileOID); returns (root, MetaDataVersion)."""
     created = created or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     for prefix, uri in (("", ODM), ("def", DEF), ("xlink", XLINK)):
         etree.register_namespace(prefix, uri)
     root = etree.Element(_q(ODM, "ODM"))
-    for key, value in (("FileType", "Snapshot"), ("FileOID", f"DEFINE.{study_id}.SDTM"),
+    for key, value in (("FileType", "Snapshot"), ("FileOID", f"DEFINE.{study_id}.{package}"),
                        ("ODMVersion", "1.3.2"), ("CreationDateTime", created.isoformat()),
                        ("Originator", "celltrial"), ("SourceSystem", "celltrial")):
         root.set(key, value)
@@ -275,9 +277,19 @@ def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
     _sub(glob, "StudyName").text = study_id
     _sub(glob, "StudyDescription").text = title or study_id
     _sub(glob, "ProtocolName").text = study_id
-    mdv = _sub(study, "MetaDataVersion", OID=f"MDV.{study_id}.SDTMIG.{SDTMIG_VERSION}",
-               Name=f"{study_id} SDTMIG {SDTMIG_VERSION} tabulation datasets",
+    name, version = ig
+    mdv = _sub(study, "MetaDataVersion", OID=f"MDV.{study_id}.{name}.{version}",
+               Name=f"{study_id} {name} {version} {purpose} datasets",
                def_DefineVersion=DEFINE_VERSION)
+    return root, mdv
+
+
+def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
+               title: str | None = None, created: dt.datetime | None = None) -> bytes:
+    """Define-XML 2.1 of the SDTM ``datasets`` (as :func:`celltrial.store.sdtm.sdtm_datasets`
+    gives them) of ``study_id``; ``title`` is the study description (the protocol title)."""
+    root, mdv = define_skeleton(study_id, package="SDTM", ig=("SDTMIG", SDTMIG_VERSION),
+                                purpose="tabulation", title=title, created=created)
     standards = _sub(mdv, "Standards", DEF)
     _sub(standards, "Standard", DEF, OID="STD.SDTMIG", Name="SDTMIG", Type="IG",
          Version=SDTMIG_VERSION, Status="Final")
