@@ -39,22 +39,24 @@ def plain(value: Any) -> Any:
     return value
 
 
+def stored_value(value: Any, kind: str) -> Any:
+    """One stored cell as the API shows it: missing (None, NaN) as None; an ``int`` variable's
+    whole number as int; other numbers as float; text as stored."""
+    value = plain(value)
+    if value is None or kind not in ("int", "float"):
+        return value
+    number = float(value)
+    if math.isnan(number):
+        return None
+    return int(number) if kind == "int" and number.is_integer() else number
+
+
 def records(frame: pd.DataFrame, domain: str, hidden: tuple[str, ...] = ()
             ) -> list[dict[str, Any]]:
     """Rows of a typed domain frame as dicts (ints as int, missing as None)."""
     types = {v.name: v.type for v in DOMAINS[domain].variables}
-    out = []
-    for row in frame.to_dict("records"):
-        rec = {}
-        for k, v in row.items():
-            if k in hidden:
-                continue
-            v = plain(v)
-            if types.get(k) == "int" and isinstance(v, float) and v.is_integer():
-                v = int(v)
-            rec[k] = v
-        out.append(rec)
-    return out
+    return [{k: stored_value(v, types.get(k, "text")) for k, v in row.items() if k not in hidden}
+            for row in frame.to_dict("records")]
 
 
 def _status(dm: dict[str, Any], ds: list[dict[str, Any]]) -> str:
@@ -127,10 +129,11 @@ def subject_domains(store: Store, study_id: str, usubjid: str, user: UserInfo
                 *[table.c[c] for c in domain.columns], table.c.version, table.c.voided).where(
                 table.c.STUDYID == study_id, table.c.USUBJID == usubjid).order_by(
                 table.c.id)).all()
-            out[name] = [{**row, "version": int(stored[-2]), "voided": stored[-1]}
-                         for row, stored in zip(records(
-                             frame_of(domain, [tuple(r)[:-2] for r in rows]), name,
-                             hidden if name == "DM" else ()), rows, strict=True)]
+            shown = [(v.name, v.type) for v in domain.variables
+                     if not (name == "DM" and v.name in hidden)]
+            index = {c: i for i, c in enumerate(domain.columns)}
+            out[name] = [{**{k: stored_value(row[index[k]], kind) for k, kind in shown},
+                          "version": int(row[-2]), "voided": row[-1]} for row in rows]
     return out
 
 
