@@ -6,6 +6,11 @@ adjudication of each patient of the current cohort (``celltrial.derive.dlt.adjud
 ``celltrial dlt --study`` prints) and the design's recommendation on the live data
 (``celltrial.conduct.escalation.decide``, what ``celltrial escalate`` prints).
 
+The review is kept per study (:data:`REVIEW_CACHE`) with the version of the study's records
+it was computed from (:func:`data_version`, the newest audit row on a clinical domain, read
+from the database) and the protocol's fingerprint: a repeat request with no new data is
+answered without rebuilding ADSL, and any write to a record makes the next one compute again.
+
 A decision (:func:`record_decision`; table ``committee_decision``, migration 0008) is one of
 :data:`ACTIONS` and the dose level it opens (none for stop). It must be consistent with the
 dose of the current cohort (:func:`decision_problem`: escalate opens the next level up, never
@@ -28,7 +33,9 @@ needs a new signed decision. A stop decision opens nothing. The enrolment sets D
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,11 +45,12 @@ import sqlalchemy as sa
 
 from celltrial.errors import StoreError
 from celltrial.store.audit import append_audit, audit_row, now, record_json
+from celltrial.store.domains import DOMAINS
 from celltrial.store.engine import Store, read_connection, write_transaction
 from celltrial.store.locks import check_study
 from celltrial.store.permissions import actor_of, require_scope
 from celltrial.store.records import read_domains, update_record
-from celltrial.store.schema import COMMITTEE_ACTIONS, TABLES, CommitteeDecision
+from celltrial.store.schema import COMMITTEE_ACTIONS, TABLES, AuditRecord, CommitteeDecision
 from celltrial.store.signatures import (SignatureRefused, SignatureView, authenticate_signer,
                                         content_hash, decision_content, insert_signature,
                                         signatures, LOCKOUT_AFTER)
@@ -179,8 +187,118 @@ def review(domains: Mapping[str, pd.DataFrame], protocol: Any) -> Review:
 
 
 def review_study(store: Store, protocol: Any) -> Review:
-    """:func:`review` on the study's records in the store."""
-    return review(read_domains(store, str(protocol.id)), protocol)
+    """:func:`review` on the study's records in the store, answered from
+    :data:`REVIEW_CACHE` when neither the records nor the protocol changed since it was
+    computed (:func:`data_version`, :func:`protocol_fingerprint`)."""
+    return REVIEW_CACHE.get(store, protocol)
+
+
+# ---------------------------------------------------------------- the review's cache
+DataVersion = tuple[int, str]
+"""(id, chain hash) of the newest audit row of a study's clinical records."""
+
+
+def data_version(connection: sa.Connection, study_id: str) -> DataVersion | None:
+    """The version of a study's clinical records: the id and chain hash of the newest audit
+    row on a domain table of the study (None: no record was ever written).
+
+    Every write to a record (entry, import, correction, void, delete, enrolment) appends its
+    audit row in the same transaction (:mod:`celltrial.store.audit`; 21 CFR 11.10(e)), and
+    writers are serialized (:func:`celltrial.store.engine.write_transaction`), so the
+    version changes exactly when what :func:`celltrial.store.records.read_domains` returns
+    may have changed, and it is read from the database: every worker process of the web app
+    sees the same value. The chain hash (over the row's time to the microsecond and the
+    previous hash) tells a database recreated with the same ids from the one read before.
+    Signatures, queries, SDV flags, locks and committee decisions write no domain table and
+    leave the version as it is: the review does not read them."""
+    audit = AuditRecord.__table__
+    row = connection.execute(
+        sa.select(audit.c.id, audit.c.hash)
+        .where(audit.c.study_id == study_id, audit.c.table.in_(DOMAIN_TABLES))
+        .order_by(audit.c.id.desc()).limit(1)).first()
+    return None if row is None else (int(row.id), str(row.hash or ""))
+
+
+DOMAIN_TABLES: tuple[str, ...] = tuple(domain.table for domain in DOMAINS.values())
+"""The audit trail's table names of the clinical domains (what the review reads)."""
+
+
+def protocol_fingerprint(protocol: Any) -> str:
+    """SHA-256 of the protocol's canonical JSON (its DLT rules, dose levels and design: all
+    the review reads of it). Protocols are frozen; computed once per loaded object."""
+    known = _FINGERPRINTS.get(id(protocol))
+    if known is not None and known[0] is protocol:
+        return known[1]
+    text = protocol.model_dump_json() if hasattr(protocol, "model_dump_json") else repr(protocol)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if len(_FINGERPRINTS) > 64:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[id(protocol)] = (protocol, digest)  # the object kept: its id is not reused
+    return digest
+
+
+_FINGERPRINTS: dict[int, tuple[Any, str]] = {}
+
+
+MAX_REVIEWS = 64
+"""Studies (per database) whose last review a process keeps."""
+
+
+@dataclass
+class ReviewCache:
+    """The last :class:`Review` of each study, with the (data version, protocol
+    fingerprint) it was computed at (issue 15: the committee's page and API rebuilt ADSL and
+    the design's decision on every request, ~2.5 s).
+
+    :meth:`get` reads the study's :func:`data_version` first, then answers from the cache
+    when the version and the protocol are those of the stored review, and otherwise
+    computes it (one computation per study at a time; concurrent requests wait for it) and
+    keeps it. The version is read before the records, so a kept review is never older than
+    its key: a write that commits in between only makes the next request compute again.
+    ``hits`` and ``misses`` count the answers (a miss is one computation of :func:`review`).
+    Each worker process keeps its own cache, keyed by values read from the database, so
+    none of them answers from data another worker changed."""
+
+    entries: dict[tuple[str, str], tuple[DataVersion | None, str, Review]] = field(
+        default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+    _computing: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
+
+    def _lock_of(self, key: tuple[str, str]) -> threading.Lock:
+        with self._guard:
+            return self._computing.setdefault(key, threading.Lock())
+
+    def get(self, store: Store, protocol: Any) -> Review:
+        study_id = str(protocol.id)
+        key = (store.engine.url.render_as_string(hide_password=True), study_id)
+        fingerprint = protocol_fingerprint(protocol)
+        with self._lock_of(key):
+            with read_connection(store.engine) as connection:
+                version = data_version(connection, study_id)
+            kept = self.entries.get(key)
+            if kept is not None and kept[0] == version and kept[1] == fingerprint:
+                with self._guard:
+                    self.hits += 1
+                return kept[2]
+            found = review(read_domains(store, study_id), protocol)
+            with self._guard:
+                self.misses += 1
+                if key not in self.entries and len(self.entries) >= MAX_REVIEWS:
+                    self.entries.pop(next(iter(self.entries)))  # the oldest study kept
+                self.entries[key] = (version, fingerprint, found)
+            return found
+
+    def clear(self) -> None:
+        """Forget every kept review (the counters too)."""
+        with self._guard:
+            self.entries.clear()
+            self.hits = self.misses = 0
+
+
+REVIEW_CACHE = ReviewCache()
+"""The process's cache of committee reviews (:class:`ReviewCache`)."""
 
 
 # ---------------------------------------------------------------- rules of a decision
@@ -291,9 +409,11 @@ def record_decision(store: Store, protocol: Any, *, action: str, dose_level: str
                     seen: tuple[str, int | None] | None = None,
                     lockout_after: int = LOCKOUT_AFTER, source: str = "api") -> DecisionView:
     """Record the committee's decision on the current cohort and the recorder's signature
-    (approved), in one transaction; the review is computed here from the stored records.
-    ``seen``: the recommendation (action, dose) the member read; refused when it changed
-    since. Returns the decision (in effect once the quorum has signed)."""
+    (approved), in one transaction; the review is that of the stored records
+    (:func:`review_study`), read again under the write lock so that the decision keeps the
+    basis of the data as they are when it is written. ``seen``: the recommendation (action,
+    dose) the member read; refused when it changed since. Returns the decision (in effect
+    once the quorum has signed)."""
     study_id = str(protocol.id)
     get_study(store, study_id)
     levels = levels_of(protocol)
@@ -328,6 +448,15 @@ def record_decision(store: Store, protocol: Any, *, action: str, dose_level: str
     with write_transaction(store.engine) as connection:
         actor = actor_of(connection, user, "sign.decision")
         check_study(connection, study_id, "record a committee decision")
+        # the review again under the write lock (from the cache unless a record changed
+        # since): the decision keeps the basis of the data as they are when it is written
+        locked_review = review_study(store, protocol)
+        if (locked_review.recommendation, locked_review.current_dose) != (
+                now_review.recommendation, now_review.current_dose):
+            raise DecisionRefused(
+                "The design's recommendation changed while the decision was being recorded "
+                "(new data); review the cohort again; nothing was written")
+        now_review = locked_review
         values = {
             "study_id": study_id,
             "cohort": None if now_review.cohort is None else now_review.cohort.number,
@@ -587,5 +716,6 @@ __all__ = ["ACTIONS", "COMMITTEE", "CommitteeRule", "DecisionRefused", "Decision
            "decision_problem", "decisions", "dose_opened", "enrol", "enrolment_problem",
            "export_decisions_csv",
            "get_decision", "levels_of", "opening", "quorum_met", "record_decision", "review",
+           "REVIEW_CACHE", "ReviewCache", "data_version", "protocol_fingerprint",
            "review_study", "screened_subjects", "screening_problem", "sign_decision",
            "start_dose", "SignatureRefused"]

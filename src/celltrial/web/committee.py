@@ -11,6 +11,11 @@ and as JSON under ``/api``.
 - ``/studies/{study_id}/subjects/{usubjid}/enrol``: enrolment of a screened subject at the one
   dose level open now.
 
+The review is computed once per version of the study's records and kept
+(:data:`celltrial.store.committee.REVIEW_CACHE`, keyed by the newest audit row of the study's
+clinical domains, read from the database, so both uvicorn workers answer from current data): a
+repeat request with no new record answers in milliseconds instead of rebuilding ADSL.
+
 The rules live in the store (:mod:`celltrial.store.committee`,
 :mod:`celltrial.store.signatures`, :mod:`celltrial.store.permissions`): investigators of the
 study record and sign decisions (FDA guidance on data monitoring committees 2006; ICH E6(R3)
