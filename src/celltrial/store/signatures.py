@@ -437,6 +437,34 @@ def signatures(store: Store, study_id: str, *, object_type: str | None = None,
     return out
 
 
+@dataclass(frozen=True)
+class RecordSignatures:
+    """One record's signatures as its signing page shows them: the record's key, the SHA-256
+    of its content now (None: no such record), whether it was voided, and its signatures
+    oldest first, each valid while its bound hash equals ``content_hash`` (21 CFR 11.70)."""
+
+    key: str
+    content_hash: str | None
+    voided: bool
+    signatures: tuple[SignatureView, ...]
+
+    def matches(self, signature: SignatureView) -> bool:
+        """Whether ``signature`` is bound to the record's content as stored now."""
+        return self.content_hash is not None and signature.content_hash == self.content_hash
+
+
+def record_signatures(store: Store, study_id: str, domain: str, usubjid: str,
+                      seq: int | None) -> RecordSignatures:
+    """The signatures of one record with its content hash now (:class:`RecordSignatures`)."""
+    key = record_key(domain, usubjid, seq)
+    with read_connection(store.engine) as connection:
+        content = record_content(connection, study_id, domain, usubjid, seq)
+    return RecordSignatures(
+        key, None if content is None else content_hash(content),
+        content is not None and content.get("voided") is not None,
+        tuple(signatures(store, study_id, object_type="record", object_key=key)))
+
+
 EXPORT_COLUMNS = ("id", "study_id", "object_type", "object_key", "usubjid", "meaning",
                   "statement", "username", "full_name", "role", "signed_at", "content_hash",
                   "status")

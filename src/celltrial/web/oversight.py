@@ -27,6 +27,8 @@ from celltrial.store.permissions import NotPermitted, may
 from celltrial.store.queries import (STATUS_LABELS, Query, answer_query, close_query, get_query,
                                      list_queries, query_history, raise_query, reopen_query)
 from celltrial.store.sdv import describe, sdv_current, set_sdv, verifications
+from celltrial.store.signatures import (MEANINGS, OBJECTS, record_key, record_signatures,
+                                        sign, signatures)
 from celltrial.web import data
 from celltrial.web.access import all_sites, sees_site
 from celltrial.web.auth import Forbidden, check_form_csrf, current_user, store_of
@@ -88,6 +90,9 @@ def record_states(store: Store, study_id: str, usubjid: str,
     flags = verifications(store, study_id, usubjid)
     locks = locks_of(store, study_id)
     queries = list_queries(store, study_id, usubjid=usubjid)
+    signed: dict[str, list[str]] = {}
+    for s in signatures(store, study_id, object_type="record", usubjid=usubjid):
+        signed.setdefault(s.object_key, []).append(s.status)
     states: dict[str, Any] = {}
     for name, rows in domains.items():
         seq_name = DOMAINS[name].seq
@@ -95,7 +100,9 @@ def record_states(store: Store, study_id: str, usubjid: str,
             seq = int(row[seq_name]) if seq_name else 0
             flag = flags.get((name, usubjid, seq))
             lock = locks["records"].get((name, usubjid, seq))
+            statuses = signed.get(record_key(name, usubjid, seq if seq_name else None), [])
             states[f"{name} {seq}"] = {
+                "signatures": signature_summary(statuses),
                 "seq": seq, "sdv": describe(flag, row["version"]),
                 "verified": sdv_current(flag, row["version"]), "flagged": flag is not None,
                 "lock": None if lock is None else f"locked by {lock.by}, {stamp(lock.at)}",
@@ -104,6 +111,18 @@ def record_states(store: Store, study_id: str, usubjid: str,
     subject_lock = locks["subjects"].get(usubjid)
     return {"records": states, "queries": queries, "study_lock": locks["study"],
             "subject_lock": subject_lock, "stamp": stamp}
+
+
+def signature_summary(statuses: list[str]) -> str:
+    """``""``, ``"signed"``, ``"2 signatures, 1 broken"``: a record's signatures on the
+    subject page (each ``valid`` or ``broken``). Pure."""
+    if not statuses:
+        return ""
+    broken = statuses.count("broken")
+    head = "signed" if len(statuses) == 1 else f"{len(statuses)} signatures"
+    if broken == len(statuses):
+        return f"{head}: broken" if len(statuses) == 1 else f"{head}, all broken"
+    return head + (f", {broken} broken" if broken else "")
 
 
 def dashboard(store: Store, study_id: str, user: UserInfo) -> dict[str, Any]:
@@ -121,7 +140,8 @@ def dashboard(store: Store, study_id: str, user: UserInfo) -> dict[str, Any]:
 def abilities(user: UserInfo) -> dict[str, Any]:
     """Which oversight controls the subject page offers the user (the store checks again)."""
     return {"can_query": may(user.role, "query.raise"), "can_sdv": may(user.role, "sdv"),
-            "can_lock": may(user.role, "lock"), "status_labels": STATUS_LABELS}
+            "can_lock": may(user.role, "lock"), "can_sign_record": may(user.role, "sign.record"),
+            "status_labels": STATUS_LABELS}
 
 
 async def _store_call(call: Callable[[], Any]) -> tuple[Any, str | None]:
@@ -242,7 +262,21 @@ def correct_and_answer(store: Store, study_id: str, query_id: int, correct: Call
     return record
 
 
-# ---------------------------------------------------------------- SDV and locks
+# ---------------------------------------------------------------- SDV, locks, signing
+async def _posted_record(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
+                         action: str) -> tuple[UserInfo, Any, Store]:
+    """For a form posted on one record: the user (whose role must allow ``action``), the
+    form (its CSRF token checked) and the store, once the record is found in the user's
+    scope (404 otherwise)."""
+    user = current_user(request)
+    form = await request.form()
+    check_form_csrf(request, form)
+    _allowed(user, action)
+    store = store_of(request)
+    await run_in_threadpool(record_or_404, store, study_id, usubjid, domain, seq, user)
+    return user, form, store
+
+
 def _back(study_id: str, usubjid: str) -> str:
     return f"/studies/{study_id}/subjects/{usubjid}"
 
@@ -251,12 +285,7 @@ def _back(study_id: str, usubjid: str) -> str:
 async def sdv_submit(request: Request, study_id: str, usubjid: str, domain: str,
                      seq: int) -> Response:
     """``verified`` 1 (verify the record at its current version) or 0 (clear; ``reason``)."""
-    user = current_user(request)
-    form = await request.form()
-    check_form_csrf(request, form)
-    _allowed(user, "sdv")
-    store = store_of(request)
-    await run_in_threadpool(record_or_404, store, study_id, usubjid, domain, seq, user)
+    user, form, store = await _posted_record(request, study_id, usubjid, domain, seq, "sdv")
     verified = str(form.get("verified") or "") == "1"
     _, error = await _store_call(lambda: set_sdv(
         store, study_id, domain, usubjid, seq, verified=verified, user=user.username,
@@ -271,12 +300,7 @@ async def sdv_submit(request: Request, study_id: str, usubjid: str, domain: str,
 async def record_lock_submit(request: Request, study_id: str, usubjid: str, domain: str,
                              seq: int) -> Response:
     """``locked`` 1 (lock the record) or 0 (unlock; ``reason`` required)."""
-    user = current_user(request)
-    form = await request.form()
-    check_form_csrf(request, form)
-    _allowed(user, "lock")
-    store = store_of(request)
-    await run_in_threadpool(record_or_404, store, study_id, usubjid, domain, seq, user)
+    user, form, store = await _posted_record(request, study_id, usubjid, domain, seq, "lock")
     _, error = await _store_call(lambda: set_record_lock(
         store, study_id, domain, usubjid, seq, locked=str(form.get("locked") or "") == "1",
         user=user.username, reason=str(form.get("reason") or ""), source=SOURCE))
@@ -300,6 +324,64 @@ async def subject_lock_submit(request: Request, study_id: str, usubjid: str) -> 
     if error:
         return _notice_page(request, "Lock not changed", error, _back(study_id, usubjid))
     return RedirectResponse(_back(study_id, usubjid), status_code=303)
+
+
+# ---------------------------------------------------------------- signing one record
+def _record_url(study_id: str, usubjid: str, domain: str, seq: int) -> str:
+    return f"/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/sign"
+
+
+def _record_sign_page(request: Request, study_id: str, usubjid: str, domain: str, seq: int,
+                      *, values: dict[str, str] | None = None,
+                      errors: dict[str, str] | None = None,
+                      status_code: int = 200) -> Response:
+    store = store_of(request)
+    user = current_user(request)
+    record = record_or_404(store, study_id, usubjid, domain, seq, user)
+    spec = DOMAINS[domain]
+    found = record_signatures(store, study_id, domain, usubjid,
+                              None if spec.seq is None else seq)
+    return _render(request, "record_sign.html", status_code=status_code, study_id=study_id,
+                   usubjid=usubjid, domain=domain, seq=seq, label=spec.label,
+                   record=record, fields=spec.variables, found=found,
+                   signed=list(reversed(found.signatures)),
+                   meanings={m: MEANINGS[m] for m in OBJECTS["record"]},
+                   can_sign=may(user.role, "sign.record"), values=values or {},
+                   errors=errors or {})
+
+
+@router.get("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/sign")
+def record_sign_page(request: Request, study_id: str, usubjid: str, domain: str,
+                     seq: int) -> Response:
+    """One record, its signatures (each valid or broken: whether the content hash it was
+    signed with is the record's now) and, for a role that signs records, the signing form:
+    the meaning, the user name and the password again (21 CFR 11.50, 11.70, 11.200)."""
+    return _record_sign_page(request, study_id, usubjid, domain, seq)
+
+
+@router.post("/studies/{study_id}/subjects/{usubjid}/records/{domain}/{seq}/sign")
+async def record_sign_submit(request: Request, study_id: str, usubjid: str, domain: str,
+                             seq: int) -> Response:
+    """``meaning``, ``username``, ``password`` -> 303 back to the record's signing page; a
+    refusal (wrong password, meaning, voided record, a repeat of a valid signature) 422
+    next to its field with nothing signed (a wrong password counts towards the lockout)."""
+    from celltrial.web.committee import field_of, lockout_of
+
+    user, form, store = await _posted_record(request, study_id, usubjid, domain, seq, "sign.record")
+    values = {"meaning": str(form.get("meaning") or ""),
+              "username": str(form.get("username") or "")}
+    spec = DOMAINS[domain]
+    _, error = await _store_call(lambda: sign(
+        store, study_id, "record", values["meaning"], user=user.username,
+        username=values["username"], password=str(form.get("password") or ""),
+        usubjid=usubjid, domain=domain, seq=None if spec.seq is None else seq,
+        lockout_after=lockout_of(request), source=SOURCE))
+    if error:
+        return await run_in_threadpool(lambda: _record_sign_page(
+            request, study_id, usubjid, domain, seq, values=values,
+            errors={field_of(error): error}, status_code=422))
+    return RedirectResponse(_record_url(study_id, usubjid, domain, seq) + "#signatures",
+                            status_code=303)
 
 
 @router.get("/studies/{study_id}/lock")
