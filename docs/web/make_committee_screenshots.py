@@ -1,11 +1,13 @@
-"""Make the screenshots of docs/web.md's "Signatures" and "Dose-escalation committee" sections.
+"""Make the screenshots of docs/web.md's "Signatures" and "Dose-escalation committee" sections
+(the record's signing page included).
 
 Usage: .venv/bin/python docs/web/make_committee_screenshots.py
 
 A SQLite store in a temporary folder holds the library protocol ``cd7-tall-dlt`` (3+3, DL1-DL4)
 with its first cohort infused at DL1 and followed past the 28-day DLT window without a DLT;
 two investigators record and sign the escalation to DL2, one patient is enrolled at DL2, and a
-casebook signed before a correction shows one broken and one valid signature. The app is
+casebook and its AE record, each signed before a correction and again after it, show one
+broken and one valid signature. The app is
 served by uvicorn on 127.0.0.1 and photographed by headless Chromium through Selenium (Debian
 packages chromium and chromium-driver), 1200 px wide.
 """
@@ -62,10 +64,14 @@ def _seed(url: str) -> object:
         set_full_name(store, username, name, by="setup")
     sign(store, STUDY, "casebook", "approved", user="inv01", username="inv01",
          password=PASSWORD, usubjid="01-001")
+    sign(store, STUDY, "record", "reviewed", user="inv01", username="inv01",
+         password=PASSWORD, usubjid="01-001", domain="AE", seq=1)
     update_record(store, "AE", (STUDY, "01-001", 1), {"AEENDTC": "2024-01-16"},
                   user="inv01", reason="source: resolved on day 6")
     sign(store, STUDY, "casebook", "approved", user="inv01", username="inv01",
          password=PASSWORD, usubjid="01-001")
+    sign(store, STUDY, "record", "approved", user="inv01", username="inv01",
+         password=PASSWORD, usubjid="01-001", domain="AE", seq=1)
     decision = record_decision(store, protocol, action="escalate", dose_level="DL2",
                                reason=None, user="inv01", username="inv01",
                                password=PASSWORD)
@@ -115,7 +121,9 @@ def main() -> None:
             driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
             for name, path in (("committee", f"/studies/{STUDY}/committee"),
                                ("enrol", f"/studies/{STUDY}/subjects/01-005/enrol"),
-                               ("signatures", f"/studies/{STUDY}/subjects/01-001")):
+                               ("signatures", f"/studies/{STUDY}/subjects/01-001"),
+                               ("record_sign",
+                                f"/studies/{STUDY}/subjects/01-001/records/AE/1/sign")):
                 driver.get(base + path)
                 height = driver.execute_script(
                     "return Math.ceil(document.body.getBoundingClientRect().bottom) + 16")
