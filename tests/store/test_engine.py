@@ -114,3 +114,25 @@ def test_database_errors_never_print_the_patient_values(db_url):
         store.close()
     assert "NEUT 0.2 of 01-001" not in str(caught.value)
     assert "hidden" in str(caught.value)
+
+
+def test_bulk_cache_is_given_back_with_the_connection(tmp_path):
+    """An import's larger SQLite page cache (store.engine.bulk_cache) lasts for its
+    transaction only: the pooled connection comes back with SQLite's default."""
+    from celltrial.store import init_db, open_store
+    from celltrial.store.engine import BULK_CACHE_KIB, bulk_cache, write_transaction
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    init_db(url)
+    store = open_store(url)
+    try:
+        with store.engine.connect() as connection:
+            default = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        with write_transaction(store.engine) as connection:
+            bulk_cache(connection)
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -BULK_CACHE_KIB
+        for _ in range(3):  # whichever pooled connection comes next
+            with store.engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == default
+    finally:
+        store.close()

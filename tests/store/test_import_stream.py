@@ -139,6 +139,25 @@ def test_cut_file_after_written_chunks_writes_nothing(guarded, tmp_path):
     assert _snapshot(guarded) == before
 
 
+def test_database_refusal_in_a_streamed_chunk_writes_nothing(store, tmp_path, monkeypatch):
+    """A row the database itself refuses (here a key already stored, with the import's own
+    check of stored keys switched off so that the row reaches the database) ends the import
+    with the database's message and nothing written: on PostgreSQL the refusal comes from the
+    COPY kept open across the chunks, on SQLite from the chunk's insert."""
+    import celltrial.store.records as records
+
+    frames = make_frames()
+    import_csv_dir(store, STUDY, _folder(tmp_path / "first", {"DM": frames["DM"]}), user="u")
+    import_csv_dir(store, STUDY, _folder(tmp_path / "one", {"LB": frames["LB"].iloc[[3]]}),
+                   user="u")
+    before = _snapshot(store)
+    monkeypatch.setattr(records, "check_existing", lambda *a, **k: None)
+    with pytest.raises(StoreError, match=r"^The database refused LB: .*nothing was written$"):
+        import_csv_dir(store, STUDY, _folder(tmp_path / "again", {"LB": frames["LB"]}),
+                       user="u", chunk_rows=1)
+    assert _snapshot(store) == before
+
+
 # (variable type, cells cycled over 1,500 rows: good, blank and bad ones)
 COLUMNS = [
     ("int", ["1", " 2 ", "", "2.5", "x", "3.0"]),

@@ -43,7 +43,7 @@ from celltrial.store.audit import (
     text_of,
 )
 from celltrial.store.domains import DOMAINS, Domain, domain_of
-from celltrial.store.engine import Store, write_transaction
+from celltrial.store.engine import Store, bulk_cache, write_transaction
 from celltrial.store.locks import check_record, check_study, check_subject_locks, subject_locks
 from celltrial.store.schema import TABLES, Site
 from celltrial.store.studies import get_study
@@ -163,6 +163,7 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
     sites: list[str] = []
     audit_rows = 0
     with write_transaction(store.engine) as connection:
+        bulk_cache(connection)
         subjects = {s for (s,) in _stored_keys(connection, DOMAINS["DM"], study_id)}
         # Locks (celltrial.store.locks): a locked study takes no write, a locked subject no
         # new record.
@@ -174,29 +175,33 @@ def write_chunks(store: Store, study_id: str, chunks: Chunks, *, user: str, reas
             seen: dict[tuple[Any, ...], int] = {}
             memo: Memo = {}
             counts[domain.name] = 0
-            for frame in frames:
-                result = check_frame(domain, frame, study_id, src, problems, next_seq=counters,
-                                     memo=memo)
-                check_existing(result, existing, src, problems)
-                check_subject_locks(connection, study_id, result.columns["USUBJID"],
-                                    f"add {domain.name} records", locked=locked)
-                _check_earlier_chunks(result, seen, src, problems)
-                if domain.name == "DM":
-                    subjects |= {s for s in result.columns["USUBJID"] if s is not None}
-                else:
-                    check_subjects(result, subjects, src, problems)
-                if counters is not None:
-                    _count_on(counters, result)
-                if not problems.count and result.n:
+            # DM's frames add sites between their inserts, so DM is not streamed.
+            with _RecordSink(connection, domain, stream=domain.name != "DM") as sink:
+                for frame in frames:
+                    result = check_frame(domain, frame, study_id, src, problems,
+                                         next_seq=counters, memo=memo)
+                    check_existing(result, existing, src, problems)
+                    check_subject_locks(connection, study_id, result.columns["USUBJID"],
+                                        f"add {domain.name} records", locked=locked)
+                    _check_earlier_chunks(result, seen, src, problems)
                     if domain.name == "DM":
-                        added = _add_sites(connection, study_id, [result], user, at, source)
-                        sites += added
-                        audit_rows += len(added)
-                    audit_rows += _insert(connection, result, study_id, at=at, user=user,
-                                          reason=reason, source=source, src=src,
-                                          grouped=audit == "subject")
-                counts[domain.name] += result.n
-                src = src.after(result.n)
+                        subjects |= {s for s in result.columns["USUBJID"] if s is not None}
+                    else:
+                        check_subjects(result, subjects, src, problems)
+                    if counters is not None:
+                        _count_on(counters, result)
+                    if not problems.count and result.n:
+                        if domain.name == "DM":
+                            added = _add_sites(connection, study_id, [result], user, at,
+                                               source)
+                            sites += added
+                            audit_rows += len(added)
+                        sink.write(result, _audit_rows(
+                            result, study_id, at=at, user=user, reason=reason, source=source,
+                            src=src, grouped=audit == "subject"))
+                    counts[domain.name] += result.n
+                    src = src.after(result.n)
+            audit_rows += sink.audited
         problems.raise_if_any()
     return WriteSummary(study_id, counts, audit_rows, tuple(sites))
 
@@ -250,29 +255,131 @@ def _count_on(counters: dict[str, int], result: Checked) -> None:
             counters[subject] = number
 
 
-def _insert(connection: sa.Connection, result: Checked, study_id: str, *, at: Any, user: str,
-            reason: str, source: str, src: Source | None = None, grouped: bool = False) -> int:
-    """Insert one validated frame's records and append their audit rows (one per record, or
-    with ``grouped`` one per subject, see :func:`write_chunks`); returns the number of audit
-    rows."""
+def _audit_rows(result: Checked, study_id: str, *, at: Any, user: str, reason: str,
+                source: str, src: Source | None = None, grouped: bool = False
+                ) -> list[dict[str, Any]]:
+    """The audit rows of one validated frame's inserted records: one per record, or with
+    ``grouped`` one per subject (see :func:`write_chunks`)."""
     domain = result.domain
+    if grouped and domain.seq is not None:
+        return [audit_row(at=at, user=user, study_id=study_id, table=domain.table, key=key,
+                          action="insert", reason=reason or None, source=source, new=new)
+                for key, new in _subject_groups(result, src or Source(f"domain {domain.name}"))]
     names = list(result.columns)
-    rows = list(zip(*result.columns.values(), strict=True))
+    return [audit_row(
+        at=at, user=user, study_id=study_id, table=domain.table,
+        key=record_key(domain, record), action="insert", reason=reason or None,
+        source=source, new=record_json(record))
+        for record in (dict(zip(names, row, strict=True))
+                       for row in zip(*result.columns.values(), strict=True))]
+
+
+class _RecordSink:
+    """Writes one domain's validated frames and then their audit rows.
+
+    On PostgreSQL with ``stream``, one ``COPY ... FROM STDIN`` stays open across frames, so
+    that the server stores a frame's rows (unique-key index, foreign key to DM) while this
+    process reads and checks the next frame; the audit rows follow when the COPY ends (at the
+    end of the domain, or every :attr:`AUDIT_BATCH` pending audit rows, which bounds memory).
+    Elsewhere each frame is inserted at once (one ``executemany``). Either way all of it is
+    inside the caller's write transaction: a refusal anywhere rolls all of it back.
+    """
+
+    AUDIT_BATCH = 50_000
+
+    def __init__(self, connection: sa.Connection, domain: Domain, *, stream: bool) -> None:
+        self.connection, self.domain = connection, domain
+        self.stream = stream and connection.dialect.name == "postgresql"
+        self.names: list[str] | None = None
+        self.context: Any = None  # psycopg's COPY context manager
+        self.copy: Any = None  # the Copy object it opened
+        self.cursor: Any = None
+        self.pending: list[dict[str, Any]] = []
+        self.audited = 0
+
+    def __enter__(self) -> _RecordSink:
+        return self
+
+    def write(self, result: Checked, audit: list[dict[str, Any]]) -> None:
+        names = list(result.columns)
+        rows = zip(*result.columns.values(), strict=True)
+        if not self.stream:
+            _insert_checked(self.connection, self.domain, names, list(rows))
+            self.audited += append_audit(self.connection, audit)
+            return
+        if self.copy is not None and names != self.names:
+            self._end_copy()
+        if self.copy is None:
+            self._begin_copy(names)
+        try:
+            for row in rows:
+                self.copy.write_row(row)
+        except Exception as exc:
+            self._abort(exc)
+            raise self._refusal(exc) from exc
+        self.pending += audit
+        if len(self.pending) >= self.AUDIT_BATCH:
+            self._end_copy()
+
+    def _begin_copy(self, names: list[str]) -> None:
+        columns = ", ".join(f'"{n}"' for n in names)
+        self.cursor = self.connection.connection.driver_connection.cursor()
+        self.context = self.cursor.copy(f'COPY "{self.domain.table}" ({columns}) FROM STDIN')
+        self.copy = self.context.__enter__()
+        self.names = names
+
+    def _end_copy(self) -> None:
+        """Finish the open COPY (the server reports a refused row here), then append the
+        audit rows of what it stored."""
+        if self.copy is not None:
+            self.copy = None
+            try:
+                self.context.__exit__(None, None, None)
+            except Exception as exc:
+                self._close_cursor()
+                raise self._refusal(exc) from exc
+            self._close_cursor()
+        pending, self.pending = self.pending, []
+        self.audited += append_audit(self.connection, pending)
+
+    def _abort(self, exc: BaseException) -> None:
+        if self.copy is not None:
+            self.copy = None
+            try:
+                self.context.__exit__(type(exc), exc, exc.__traceback__)
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+        self._close_cursor()
+
+    def _close_cursor(self) -> None:
+        if self.cursor is not None:
+            self.cursor.close()
+            self.cursor = None
+
+    def _refusal(self, exc: BaseException) -> BaseException:
+        import psycopg
+
+        if isinstance(exc, psycopg.errors.IntegrityError):
+            # the primary message only: a DETAIL line would quote patient data
+            return StoreError(f"The database refused {self.domain.name}: "
+                              f"{exc.diag.message_primary}; nothing was written")
+        return exc
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self._abort(exc)
+            return
+        self._end_copy()
+
+
+def _insert_checked(connection: sa.Connection, domain: Domain, names: list[str],
+                    rows: list[tuple[Any, ...]]) -> None:
+    """:func:`_insert_rows` with the database's refusal as a StoreError."""
     try:
         _insert_rows(connection, domain, names, rows)
     except sa.exc.IntegrityError as exc:
         raise StoreError(f"The database refused {domain.name}: {exc.orig}; "
                          "nothing was written") from exc
-    if grouped and domain.seq is not None:
-        return append_audit(connection, [audit_row(
-            at=at, user=user, study_id=study_id, table=domain.table, key=key,
-            action="insert", reason=reason or None, source=source, new=new)
-            for key, new in _subject_groups(result, src or Source(f"domain {domain.name}"))])
-    return append_audit(connection, [audit_row(
-        at=at, user=user, study_id=study_id, table=domain.table,
-        key=record_key(domain, record), action="insert", reason=reason or None,
-        source=source, new=record_json(record))
-        for record in (dict(zip(names, row, strict=True)) for row in rows)])
 
 
 def _subject_groups(result: Checked, src: Source) -> list[tuple[str, str]]:
