@@ -163,6 +163,87 @@ def test_define_xml_is_valid_define_2_1_for_adam(datasets, exported, xsd):
     assert broken != text and not xsd.validate(etree.fromstring(broken))
 
 
+def test_define_xml_methods_and_codelists(datasets, exported, xsd):
+    """MethodDefs of the key derived variables (ADSL population flags; ADTTE AVAL/CNSR, ADRS
+    AVALC, ADPC/ADPP AVAL per PARAMCD as value-level metadata) opening with the protocol
+    derivation's description; codelists of PARAMCD (decoded by PARAM), ADRS AVALC, CNSR and
+    the Y/N flags (CDISC CT NY with NCI codes)."""
+    from celltrial.protocols.derivations import DERIVATIONS
+
+    doc = etree.parse(str(exported["xpt"] / "define.xml"))
+    assert xsd.validate(doc), xsd.error_log
+    root = doc.getroot()
+    text = {m.get("OID"): m.findtext(".//odm:TranslatedText", namespaces=NS)
+            for m in root.iterfind(".//odm:MethodDef", NS)}
+    refs = {r.get("ItemOID"): r for g in root.iterfind(".//odm:ItemGroupDef", NS)
+            for r in g.iterfind("odm:ItemRef", NS)}
+    for flag in ("ENRLFL", "SAFFL", "ITTFL", "DLTEVLFL", "DLTFL", "EFFFL"):
+        assert text[refs[f"IT.ADSL.{flag}"].get("MethodOID")], flag
+    assert text["MT.ADSL.DLTFL"].startswith(DERIVATIONS["dlt_rate"].description)
+    items = {i.get("OID"): i for i in root.iterfind(".//odm:ItemDef", NS)}
+    lists = {v.get("OID"): v for v in root.iterfind(".//def:ValueListDef", NS)}
+    wheres = {w.get("OID"): w.findtext(".//odm:CheckValue", namespaces=NS)
+              for w in root.iterfind(".//def:WhereClauseDef", NS)}
+
+    def by_paramcd(dataset: str, var: str) -> dict[str, str]:
+        """PARAMCD -> method text of the value-level ItemRefs of ``dataset.var``."""
+        vl = items[f"IT.{dataset}.{var}"].find("def:ValueListRef", NS).get("ValueListOID")
+        out = {}
+        for ref in lists[vl].iterfind("odm:ItemRef", NS):
+            code = wheres[ref.find("def:WhereClauseRef", NS).get("WhereClauseOID")]
+            out[code] = text[ref.get("MethodOID")]
+            assert ref.get("ItemOID") in items
+        return out
+
+    adtte = datasets["adtte"]
+    for var in ("AVAL", "CNSR"):
+        methods = by_paramcd("ADTTE", var)
+        assert set(methods) == set(adtte["PARAMCD"])
+        for code, derivation in (("OS", "os"), ("PFS", "pfs"), ("EFS", "efs"),
+                                 ("PFSSENS", "pfs")):
+            if code in methods:
+                assert methods[code].startswith(DERIVATIONS[derivation].description), code
+        assert "censored" in methods["OS"]
+        assert "Sensitivity" in methods.get("PFSSENS", "Sensitivity")
+    assert by_paramcd("ADRS", "AVALC")["BOR"].startswith(
+        DERIVATIONS["best_response"].description)
+    adpp = by_paramcd("ADPP", "AVAL")
+    assert set(adpp) == set(datasets["adpp"]["PARAMCD"])
+    assert adpp["CMAX_QPCR"].startswith(DERIVATIONS["ck_cmax_qpcr"].description)
+    assert all("celltrial.stats.nca" in t for t in adpp.values())
+    assert set(by_paramcd("ADPC", "AVAL")) == set(datasets["adpc"]["PARAMCD"].dropna())
+    codelists = {c.get("OID"): c for c in root.iterfind(".//odm:CodeList", NS)}
+    for name, frame in datasets.items():
+        if "PARAMCD" not in frame.columns:
+            continue
+        upper = name.upper()
+        assert items[f"IT.{upper}.PARAMCD"].find("odm:CodeListRef", NS).get(
+            "CodeListOID") == f"CL.{upper}.PARAMCD"
+        codes = codelists[f"CL.{upper}.PARAMCD"]
+        coded = {i.get("CodedValue"): i.findtext(".//odm:TranslatedText", namespaces=NS)
+                 for i in codes if i.get("CodedValue")}
+        assert set(coded) == {str(c) for c in frame["PARAMCD"].dropna()}, name
+        if "PARAM" in frame.columns:
+            first = frame.drop_duplicates("PARAMCD").set_index("PARAMCD")["PARAM"]
+            assert coded == {str(k): str(v) for k, v in first.items()}, name
+    avalc = [i.get("CodedValue") for i in codelists["CL.ADRS.AVALC"]]
+    assert set(avalc) == set(datasets["adrs"]["AVALC"].dropna())
+    ny = codelists["CL.NY"]
+    assert {i.get("CodedValue"): i.find("odm:Alias", NS).get("Name")
+            for i in ny.iterfind("odm:EnumeratedItem", NS)} == {"Y": "C49488", "N": "C49487"}
+    assert items["IT.ADSL.SAFFL"].find("odm:CodeListRef", NS).get("CodeListOID") == "CL.NY"
+    assert [i.get("CodedValue") for i in codelists["CL.CNSR"]] == ["0", "1"]
+    html = (exported["xpt"] / "define.html").read_text(encoding="utf-8")
+    assert "Algorithm for ADTTE PARAMCD OS" in html and "Overall survival" in html
+
+
+def test_a_flag_other_than_y_or_n_is_refused(datasets, tmp_path):
+    adsl = datasets["adsl"].copy()
+    adsl.loc[0, "SAFFL"] = "YES"
+    with pytest.raises(StoreError, match=r"ADSL: Invalid `SAFFL`: got `'YES'`, must be Y or N"):
+        export_adam({"adsl": adsl}, tmp_path, fmt="xpt")
+
+
 def test_names_over_eight_characters_are_refused_not_truncated(datasets):
     frame = datasets["adsl"].assign(LONGNAME1=1.0)
     with pytest.raises(StoreError, match="at most 8 characters"):

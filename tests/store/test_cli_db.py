@@ -70,11 +70,24 @@ def test_unknown_study_exits_1(sqlite_url, tmp_path):
 
 
 def test_validate_lists_each_rule_and_exits_1_on_an_error(sqlite_url, tmp_path):
-    """`db validate`: the SDTM datasets of the study checked rule by rule (SD0001-SD0011);
+    """`db validate`: the SDTM datasets of the study checked rule by rule (SD0001-SD0018);
     DM.COUNTRY is Req (SDTMIG 3.4 DM): without `--country` every DM row is an SD0001 error
-    and the exit code is 1; with it the same data pass."""
+    and the exit code is 1; with it the same data pass. `db init` registered the study from
+    its shipped protocol: DM.ARM must be the TA.ARM of the dose level (SD0015), a screen
+    failure has no arm (SD0014), and the
+    hand-made doses (0.3, 0.7 in a second fraction, 1.0 x10^6/kg, of a 0.5 x10^6/kg level
+    given at once +-30%) are SD0018 warnings, which do not fail the check."""
+    from celltrial.protocols import load
+
     assert runner.invoke(app, ["db", "init", "--db", sqlite_url]).exit_code == 0
-    folder = _csv_folder(tmp_path / "in")
+    frames = make_frames()
+    labels = {level.id: level.label for level in load(STUDY).dose_levels}
+    frames["DM"]["ARM"] = frames["DM"]["ARMCD"].map(labels)
+    wrong_arm = make_frames()["DM"]["ARM"].tolist()
+    # 102-001 is a DS screen failure never infused: no arm (SDTMIG 3.4 5.2, SD0014)
+    failed = frames["DM"]["USUBJID"] == "102-001"
+    frames["DM"].loc[failed, ["ARMCD", "ARM"]] = [None, "Screen failure"]
+    folder = _csv_folder(tmp_path / "in", frames)
     assert runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db",
                                sqlite_url]).exit_code == 0
     result = runner.invoke(app, ["db", "validate", "--study", STUDY, "--db", sqlite_url,
@@ -91,7 +104,43 @@ def test_validate_lists_each_rule_and_exits_1_on_an_error(sqlite_url, tmp_path):
                                  "--country", "CHN", "--json"])
     payload = json.loads(result.stdout)
     assert payload["errors"] == 0, payload["findings"][:5]
+    doses = [(f["rule"], f["severity"], f["dataset"], f["row"]) for f in payload["findings"]]
+    assert doses == [("SD0018", "warning", "EX", row) for row in (1, 2, 3)]
     assert result.exit_code == 0
     table = runner.invoke(app, ["db", "validate", "--study", STUDY, "--db", sqlite_url,
                                 "--country", "CHN"], env={"COLUMNS": "120"})
-    assert table.exit_code == 0 and "SD0011" in table.output and "0 error(s)" in table.output
+    assert table.exit_code == 0 and "0 error(s)" in table.output
+    assert all(f"SD00{n:02d}" in table.output for n in range(1, 19))
+    # the arm text the hand-made frames had is not the protocol's: SD0015, exit 1
+    assert runner.invoke(app, ["db", "init", "--db", f"{sqlite_url}2"]).exit_code == 0
+    frames["DM"]["ARM"] = [arm if ok else "Screen failure"
+                           for arm, ok in zip(wrong_arm, ~failed, strict=True)]
+    folder = _csv_folder(tmp_path / "wrong", frames)
+    assert runner.invoke(app, ["db", "import", str(folder), "--study", STUDY, "--db",
+                               f"{sqlite_url}2"]).exit_code == 0
+    result = runner.invoke(app, ["db", "validate", "--study", STUDY, "--db", f"{sqlite_url}2",
+                                 "--country", "CHN", "--json"])
+    assert result.exit_code == 1
+    assert {(f["rule"], f["variable"]) for f in json.loads(result.stdout)["findings"]
+            if f["severity"] == "error"} == {("SD0015", "ARM"), ("SD0015", "ACTARM")}
+
+
+def test_validate_passes_a_simulated_study(sqlite_url):
+    """A virtual study written as `make demo` writes it (`write_study`, shipped protocol,
+    DM.COUNTRY from the protocol): every rule, the arm and dose rules included, is quiet."""
+    from celltrial.conduct import write_study
+    from celltrial.protocols import load
+    from celltrial.store import open_store
+
+    study = "cd7-aml-mll"
+    assert runner.invoke(app, ["db", "init", "--db", sqlite_url]).exit_code == 0
+    store = open_store(sqlite_url)
+    try:
+        write_study(store, load(study), 6, 11, data_cut="2027-06-01")
+    finally:
+        store.close()
+    result = runner.invoke(app, ["db", "validate", "--study", study, "--db", sqlite_url,
+                                 "--country", load(study).country, "--json"])
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 0 and payload["findings"] == [], payload["findings"][:5]
+    assert {"DM", "EX", "TA", "SUPPEX"} <= set(payload["datasets"])

@@ -40,15 +40,34 @@ def _stored():
     return {n: conform(n, f.assign(STUDYID=STUDY), n) for n, f in make_frames().items()}
 
 
+def _sdtm():
+    """SDTM datasets of the hand-made frames for the rule tests: subject 102-001, a DS screen
+    failure never infused, has no arm, as SDTMIG 3.4 section 5.2 asks of a screen failure
+    (the frames give it DL2; SD0014 would report it)."""
+    stored = _stored()
+    dm = stored["DM"]
+    dm.loc[dm["USUBJID"] == "102-001", "ARMCD"] = None
+    return to_sdtm(stored, country="CHN")
+
+
 @pytest.fixture()
 def virtual(virtual_exports):
     return virtual_exports
 
 
+def _virtual_datasets(virtual, study):
+    """The SDTM datasets of a virtual study as read back from its XPT files."""
+    return {name: frame for name, (frame, _) in _xpt(virtual.folder(study, "xpt")).items()}
+
+
 def test_every_dataset_of_every_study_passes_the_conformance_rules(virtual):
+    """SD0001-SD0018 with each study's protocol (trial design arms, dose levels, split)."""
+    from celltrial.protocols import load
+
     for study in virtual.studies:
-        datasets = {name: frame for name, (frame, _) in _xpt(virtual.folder(study, "xpt")).items()}
-        assert check(datasets) == [], study
+        datasets = _virtual_datasets(virtual, study)
+        assert {"DM", "EX", "TA", "SUPPEX"} <= set(datasets), study
+        assert check(datasets, load(study)) == [], study
 
 
 def test_every_coded_value_exported_is_in_the_ct_subset(virtual):
@@ -175,11 +194,168 @@ def test_hand_made_frames_keep_supp_values_and_xc_inputs():
     (lambda d: d["LB"].__setitem__("LBTOXGR", 1.0), "SD0009", "LBTOXGR"),
 ])
 def test_conformance_rules_find_what_they_name(edit, rule, variable):
-    sdtm = to_sdtm(_stored(), country="CHN")
+    sdtm = _sdtm()
     assert check(sdtm) == []
     edit(sdtm)
     found = {(f.rule, f.variable) for f in check(sdtm)}
     assert (rule, variable) in found
+
+
+@pytest.mark.parametrize(("edit", "rule", "variable"), [
+    (lambda d: d["AE"].__setitem__("AETERM", "x" * 201), "SD0012", "AETERM"),
+    (lambda d: d["LB"].__setitem__("LBCAT", "é" * 101), "SD0012", "LBCAT"),  # 202 bytes
+    (lambda d: d["DM"].__setitem__("SITEID", "1" * 201), "SD0012", "SITEID"),
+    (lambda d: d["LB"].__setitem__("LBSPECIMEN", "BLOOD"), "SD0013", "LBSPECIMEN"),
+    (lambda d: d["LB"].__setitem__("lbspec", "BLOOD"), "SD0013", "lbspec"),
+])
+def test_length_and_name_rules_find_what_they_name(edit, rule, variable):
+    """SD0012: a Char value over its declared length (200 bytes of XPT v5 unless the spec says
+    less); SD0013: a variable name that XPT v5 cannot hold."""
+    sdtm = _sdtm()
+    assert check(sdtm) == []
+    edit(sdtm)
+    found = [f for f in check(sdtm) if f.rule == rule]
+    assert [f.variable for f in found][:1] == [variable]
+
+
+def test_declared_lengths_and_label_limits():
+    """The spec declares 8 for codes, 40 for test names, 20 for arm codes, 200 otherwise
+    (SD0012), and an over-long label (or a dataset name XPT cannot hold) is SD0013."""
+    import dataclasses
+
+    from celltrial.store.sdtm.check import check_dataset
+    from celltrial.store.sdtm.spec import max_length
+
+    lengths = {v.name: v.length for name in SDTM for v in dataset_spec(name).variables}
+    assert (lengths["LBTESTCD"], lengths["LBTEST"], lengths["ARMCD"], lengths["IETEST"],
+            lengths["DOMAIN"], lengths["AETERM"], lengths["AESEQ"]) == (8, 40, 20, 200, 2, 200,
+                                                                        None)
+    assert max_length("QNAM") == 8 and max_length("TSPARM") == 40
+    dm = _sdtm()["DM"]
+    spec = dataset_spec("DM")
+    long_label = dataclasses.replace(spec, variables=tuple(
+        dataclasses.replace(v, label="Subject Reference Start Date/Time of the Study")
+        if v.name == "RFSTDTC" else v for v in spec.variables))
+    assert check_dataset("DM", dm) == []
+    assert [(f.rule, f.variable) for f in check_dataset("DM", dm, long_label)] == [
+        ("SD0013", "RFSTDTC")]
+    renamed = dataclasses.replace(spec, label="Demographics of every subject screened in study")
+    assert [(f.rule, f.value) for f in check_dataset("DM", dm, renamed)] == [
+        ("SD0013", renamed.label)]
+    assert ("SD0013", "DEMOGRAPHX") in {(f.rule, f.value)
+                                        for f in check_dataset("DEMOGRAPHX", dm, spec)}
+
+
+def test_define_xml_refuses_a_value_outside_ct_naming_it():
+    """A coded value neither in CT nor declared cannot be listed in a define.xml codelist:
+    one line naming the codelist and the value (and SD0004 of `db validate`)."""
+    from celltrial.store.sdtm.define import define_xml
+
+    sdtm = _sdtm()
+    sdtm["LB"].loc[0, "LBTESTCD"] = "CD3ABS"
+    assert ("SD0004", "LBTESTCD", "CD3ABS") in {(f.rule, f.variable, f.value)
+                                               for f in check(sdtm)}
+    with pytest.raises(StoreError, match=r"^Invalid `LBTESTCD` value: got `'CD3ABS'`"):
+        define_xml(sdtm, STUDY)
+
+
+def _rows(frame, mask):
+    index = frame.index[mask]
+    assert len(index), "the virtual study lacks the case"
+    return index
+
+
+def _screen_failure_as_assigned(d):
+    dm = d["DM"]
+    dm.loc[_rows(dm, dm["ARMNRS"] == "SCREEN FAILURE")[0], "ARMNRS"] = "ASSIGNED, NOT TREATED"
+
+
+def _screen_failure_not_in_ds(d):
+    dm = d["DM"]
+    dm.loc[_rows(dm, dm["ARMNRS"] == "SCREEN FAILURE")[0], "ARMNRS"] = "NOT ASSIGNED"
+
+
+def _treated_without_ex(d):
+    dm, ex = d["DM"], d["EX"]
+    subject = dm.loc[_rows(dm, dm["ACTARMCD"].notna())[0], "USUBJID"]
+    d["EX"] = ex[ex["USUBJID"] != subject].reset_index(drop=True)
+
+
+def _arm_not_in_ta(d):
+    dm = d["DM"]
+    dm.loc[_rows(dm, dm["ACTARMCD"].notna())[0], ["ARMCD", "ACTARMCD"]] = "DL99"
+
+
+def _arm_text_not_ta(d):
+    dm = d["DM"]
+    dm.loc[_rows(dm, dm["ACTARMCD"].notna())[0], ["ARM", "ACTARM"]] = "1e6 cells/kg"
+
+
+def _ex_subject_not_in_dm(d):
+    d["EX"].loc[0, "USUBJID"] = "NOT-IN-DM"
+
+
+def _ex_subject_without_arm(d):
+    dm, ex = d["DM"], d["EX"]
+    failed = dm.loc[_rows(dm, dm["ARMNRS"] == "SCREEN FAILURE")[0], "USUBJID"]
+    d["EX"] = pd.concat([ex, ex.iloc[:1].assign(USUBJID=failed, EXDOSE=0.0)],
+                        ignore_index=True)
+
+
+def _dose_in_cells_per_kg(d):
+    ex = d["EX"]
+    ex.loc[_rows(ex, ex["EXDOSE"] > 0)[0], "EXDOSU"] = "cells/kg"
+
+
+def _dose_doubled(d):
+    ex = d["EX"]
+    row = _rows(ex, ex["EXDOSE"] > 0)[0]
+    ex.loc[row, "EXDOSE"] = ex.loc[row, "EXDOSE"] * 2
+
+
+def _fraction_beyond_split(d):
+    supp = d["SUPPEX"]
+    supp.loc[_rows(supp, supp["QNAM"] == "EXFRACN")[0], "QVAL"] = "9"
+
+
+@pytest.mark.parametrize(("edit", "rule", "variable", "level"), [
+    (_screen_failure_as_assigned, "SD0014", "ARMNRS", "error"),
+    (_screen_failure_not_in_ds, "SD0014", "ARMNRS", "error"),
+    (_treated_without_ex, "SD0014", "ACTARMCD", "error"),
+    (_arm_not_in_ta, "SD0015", "ARMCD", "error"),
+    (_arm_text_not_ta, "SD0015", "ARM", "error"),
+    (_ex_subject_not_in_dm, "SD0016", "USUBJID", "error"),
+    (_ex_subject_without_arm, "SD0016", "USUBJID", "error"),
+    (_dose_in_cells_per_kg, "SD0017", "EXDOSU", "error"),
+    (_dose_doubled, "SD0018", "EXDOSE", "warning"),
+    (_fraction_beyond_split, "SD0018", "EXDOSE", "warning"),
+])
+def test_arm_and_dose_rules_find_what_they_name(virtual, edit, rule, variable, level):
+    """DM/EX arm coding against DS, EX, TA and the protocol's dose levels and split, on a
+    virtual study (screen failures, treated subjects, SUPPEX fraction numbers): quiet on the
+    exported data, the rule named once the data are broken."""
+    from celltrial.protocols import load
+    from celltrial.store.sdtm.check import severity
+
+    study = "nct04762485"
+    datasets = {n: f.copy() for n, f in _virtual_datasets(virtual, study).items()}
+    assert check(datasets, load(study)) == []
+    edit(datasets)
+    found = [f for f in check(datasets, load(study)) if f.rule == rule]
+    assert variable in {f.variable for f in found}
+    assert severity(rule) == level
+    assert all(f.dataset in ("DM", "EX") and f.row is not None for f in found)
+
+
+def test_arm_rules_table_follows_sdtmig_armnrs():
+    """ARMNRS allowed by (ARMCD given, ACTARMCD given): SDTMIG 3.4 section 5.2."""
+    from celltrial.store.sdtm.check import ARMNRS_BY_ARMS
+
+    assert ARMNRS_BY_ARMS[(False, False)] == {"SCREEN FAILURE", "NOT ASSIGNED"}
+    assert ARMNRS_BY_ARMS[(True, False)] == {"ASSIGNED, NOT TREATED"}
+    assert ARMNRS_BY_ARMS[(True, True)] == {None}
+    assert {v for vs in ARMNRS_BY_ARMS.values() for v in vs if v} - ct.values("ARMNULRS") == {
+        "UNPLANNED TREATMENT"}  # not in the shipped CT subset: SD0004 would report it too
 
 
 def test_import_refuses_a_wrong_domain_and_an_unknown_qualifier():

@@ -243,20 +243,23 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
     """Check a study's SDTM datasets (what `db export --format xpt` writes) against SDTMIG
-    3.4 and CDISC CT: rules SD0001-SD0011 with their severity; exit 1 on any error."""
+    3.4, CDISC CT, the XPT v5 limits and, for a study registered from a shipped protocol, its
+    trial design and dose levels: rules SD0001-SD0018 with their severity (docs/store.md);
+    exit 1 on any error."""
     from rich.table import Table
 
     from celltrial.store import open_store
-    from celltrial.store.sdtm import sdtm_datasets
+    from celltrial.store.sdtm import sdtm_datasets, study_protocol
     from celltrial.store.sdtm.check import RULES, check, severity
 
     with user_errors():
         store = open_store(db)
         try:
             datasets = sdtm_datasets(store, study, country=country)
+            protocol = study_protocol(store, study)
         finally:
             store.close()
-    findings = check(datasets)
+    findings = check(datasets, protocol)
     errors = sum(severity(f.rule) == "error" for f in findings)
     if as_json:
         typer.echo(json.dumps({

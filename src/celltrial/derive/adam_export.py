@@ -21,7 +21,15 @@ Rules and their sources:
 - Define-XML 2.1 with ``def:Standards`` ADaMIG 1.3: ``ItemGroupDef`` Purpose ``Analysis``,
   ``def:Class`` SUBJECT LEVEL ANALYSIS DATASET (ADSL), OCCURRENCE DATA STRUCTURE (ADAE) or
   BASIC DATA STRUCTURE (the others); ``def:Origin`` ``Predecessor`` (copied from SDTM, the
-  source variable named) or ``Derived``.
+  source variable named) or ``Derived``; ``MethodDef`` of the key derived variables
+  (:data:`METHODS`) and, as value-level metadata (``def:ValueListDef`` with a
+  ``def:WhereClauseDef`` PARAMCD EQ code), of each parameter's AVAL/CNSR/AVALC
+  (:data:`PARAMETER_METHODS`), each opening with the description of the protocol derivation
+  it computes (``celltrial.protocols.derivations.DERIVATIONS``); ``CodeList`` of PARAMCD per
+  dataset (decoded by PARAM), ADRS AVALC (response categories), CNSR (0 event, 1 censored)
+  and the flags (ADaMIG 1.3 section 3.1.4: Y/N, CDISC CT ``NY`` with its NCI codes; a flag
+  holding another value is refused). The Define-XML building blocks are those of the SDTM
+  define.xml (:mod:`celltrial.store.sdtm.define`).
 """
 
 from __future__ import annotations
@@ -377,8 +385,7 @@ def _item_type(var: str, kind: str, column: pd.Series) -> dict[str, Any]:
     """Define-XML 2.1 DataType/Length/SignificantDigits of one variable, read from its values
     as the SDTM define.xml does (ISO 8601 ``*DTC`` text: ``date``/``datetime``); a SAS date or
     datetime is ``integer`` with its ``def:DisplayFormat``."""
-    from celltrial.store.sdtm.define import _data_type
-    from celltrial.store.sdtm.spec import SdtmVariable
+    from celltrial.store.sdtm.define import data_type
 
     if kind in ("date", "datetime"):
         return {"DataType": "integer", "Length": 8,
@@ -386,57 +393,310 @@ def _item_type(var: str, kind: str, column: pd.Series) -> dict[str, Any]:
     values = [v if kind == "string" else float(v) for v in column.tolist() if not _missing(v)]
     if kind == "string":
         values = [str(v) for v in values if str(v).strip()]  # blank text is missing in XPT
-    spec = SdtmVariable(name=var, label=_label(var), type="Char" if kind == "string" else "Num",
-                        core="Perm", codelist=None)
-    return _data_type(spec, values)
+    return data_type(var, "Char" if kind == "string" else "Num", values)
+
+
+# --- define.xml methods and codelists ---------------------------------------------------------
+
+Method = tuple[str | None, str]
+"""(key of the derivation in ``celltrial.protocols.derivations.DERIVATIONS`` whose
+description opens the method, or None; the rule of the analysis dataset)."""
+
+METHODS: dict[tuple[str, str], Method] = {
+    ("ADSL", "ENRLFL"): (None, "Y when the subject is in DM and not a screen failure (DS "
+                               "DSDECOD SCREEN FAILURE), else N."),
+    ("ADSL", "SAFFL"): (None, "Safety set = infused: Y when at least one CAR-T fraction was "
+                              "given (EX), else N."),
+    ("ADSL", "ITTFL"): (None, "Intention-to-treat (ICH E9): Y when enrolled (ENRLFL Y) and "
+                              "assigned to one of the protocol's dose levels (ARMCD), infused "
+                              "or not, else N."),
+    ("ADSL", "DLTEVLFL"): ("dlt_rate", "DLT-evaluable: Y when infused and either had a DLT or "
+                                       "was followed through the whole DLT window (last known "
+                                       "alive >= first infusion + window, or died after it) "
+                                       "without being censored inside it by an event the "
+                                       "protocol's dlt.censored_by lists, else N."),
+    ("ADSL", "DLTFL"): ("dlt_rate", "Y when a treatment-emergent event met one of the "
+                                    "protocol's DLT rules within the DLT window (AEs, blood "
+                                    "count and daily CRS/ICANS grade courses), N when "
+                                    "infused without one, null when not infused."),
+    ("ADSL", "EFFFL"): (None, "Efficacy-evaluable: Y when infused and with at least one "
+                              "post-infusion overall response assessment (RS OVRLRESP, not "
+                              "NE), or died before the first one (a failure), else N."),
+    ("ADTTE", "AVAL"): (None, "AVAL = ADT - STARTDT in days; STARTDT the origin of the "
+                              "parameter (value-level methods by PARAMCD), ADT the date of the "
+                              "event or of the censoring."),
+    ("ADTTE", "CNSR"): (None, "0 = event, 1 = censored; the event and censoring rules of each "
+                              "PARAMCD are its value-level methods."),
+    ("ADRS", "AVALC"): (None, "The RS RSSTRESC of the assessment as a response category of "
+                              "CR > CRh > CRi > MLFS > PR > SD > NR > PD > RELAPSE > NE (ELN "
+                              "2022, BBMT 2010, Lugano 2014); BOR derived (value-level)."),
+    ("ADPC", "AVAL"): (None, "PCSTRESN of the sample, missing when BLQ (BLQFL Y: result "
+                             "missing, reported <LLOQ or below PCLLOQ)."),
+    ("ADPC", "TIME"): (None, "Days from the first infusion, to the minute when the sample and "
+                             "the first infusion carry a clock time, else whole days."),
+    ("ADPP", "AVAL"): (None, "Non-compartmental analysis (celltrial.stats.nca, PKNCA "
+                             "definitions, linear-up/log-down) of the subject's post-infusion "
+                             "blood samples of one analyte (ADPC), time 0 = first infusion; "
+                             "missing with REASON when it cannot be computed."),
+}
+"""(dataset, variable) -> method of the key derived variables of the ADaM datasets; the rules
+of celltrial.derive.adsl/adtte/adrs/adpc (docs/derive.md)."""
+
+_TRANSPLANT = (" Allogeneic HSCT (HSCTRULE): CENSOR AT HSCT censors at the HSCT date when it "
+               "comes before the event; IGNORE HSCT does not. The protocol's "
+               "options.censor_at_transplant is the plain PARAMCD, the other rule <PARAMCD>SENS.")
+_LOSS = ("Origin the first infusion, post-infusion blood samples before an allogeneic HSCT and "
+         "up to death. Event (CNSR 0): the first of the confirming BLQ samples after the last "
+         "quantifiable one; censored (CNSR 1) at the last quantifiable sample, EVNTTYPE 2 death "
+         "or 3 HSCT before a loss was seen, 0 still detectable at the last sample.")
+
+PARAMETER_METHODS: dict[str, dict[str, Method]] = {
+    "ADTTE": {
+        "OS": ("os", "Origin the first infusion (ADSL TRTSDT). Event (CNSR 0): death from any "
+                     "cause; censored (CNSR 1) at the last date known alive."),
+        "PFS": ("pfs", "Origin the first infusion. Event: the first RELAPSE or PD response "
+                       "(overall, marrow or extramedullary) or death; censored at the last "
+                       "response assessment (day 0 if none)." + _TRANSPLANT),
+        "EFS": ("efs", "Origin the first infusion. Event: no CR/CRh/CRi by the landmark (an "
+                       "event at day 0, ELN 2022), relapse after remission, or death; censored "
+                       "at day 0 if alive and never assessed, else at the last assessment."
+                + _TRANSPLANT),
+        "DOR": ("dor", "Responders (the protocol's ORR categories). Origin the first response. "
+                       "Event: relapse/progression or death; censored at the last response "
+                       "assessment." + _TRANSPLANT),
+        "CIR": ("cir", "Subjects in remission (CR/CRh/CRi). Origin the first remission. Event "
+                       "EVNTTYPE 1 relapse; death in remission EVNTTYPE 2, competing (a "
+                       "censoring when the protocol's options.death_in_remission_competing is "
+                       "false); censored at the last response assessment." + _TRANSPLANT),
+        "LOSS_QPCR": ("ck_persistence_qpcr", _LOSS),
+        "LOSS_FLOW": ("ck_persistence_flow", _LOSS),
+    },
+    "ADRS": {
+        "BOR": ("best_response", "The best OVRLRESP on or after day 1 up to the time frame, "
+                                 "in the order of AVALC; a relapse after a remission does not "
+                                 "lower it."),
+    },
+    "ADPC": {
+        "CARTQPCR_QPCR": ("ck_expansion_qpcr", "AVAL = PCSTRESN (copies/ug gDNA)."),
+        "CARTABS_FLOW": ("ck_expansion_flow", "AVAL = PCSTRESN (CAR+ cells/uL)."),
+        "CARTPCT_FLOW": ("ck_expansion_flow", "AVAL = PCSTRESN (% of CD3+ T cells)."),
+    },
+    "ADPP": {
+        "CMAX_QPCR": ("ck_cmax_qpcr", ""), "CMAX_FLOW": ("ck_cmax_flow", ""),
+        "TMAX_QPCR": ("ck_tmax_qpcr", ""), "TMAX_FLOW": ("ck_tmax_flow", ""),
+        "AUC28_QPCR": ("ck_auc_0_28d_qpcr", ""), "AUC28_FLOW": ("ck_auc_0_28d_flow", ""),
+    },
+}
+"""Dataset -> parameter key (:func:`parameter_key`) -> method of AVAL (and CNSR, AVALC) of
+the rows of that parameter; ADPP parameters without a derivation are described by their NCA
+label (``celltrial.derive.adpc.NCA_PARAMETERS``)."""
+
+VALUE_LEVEL: dict[str, tuple[str, ...]] = {"ADTTE": ("AVAL", "CNSR"), "ADRS": ("AVALC",),
+                                           "ADPC": ("AVAL",), "ADPP": ("AVAL",)}
+"""Variables described per PARAMCD (def:ValueListDef with a WhereClauseDef PARAMCD EQ code)."""
+
+
+def parameter_key(dataset: str, paramcd: str) -> str:
+    """The :data:`PARAMETER_METHODS` key of a PARAMCD: ADTTE ``<code>SENS`` as ``<code>``,
+    persistence ``LOSS<analyte>`` as ``LOSS_QPCR``/``LOSS_FLOW``; ADPC ``<PCTESTCD>_QPCR``/
+    ``_FLOW`` and ADPP ``<PPTESTCD>_QPCR``/``_FLOW`` by the analyte's method (qPCR or flow)."""
+    from celltrial.derive.adpc import ANALYTES
+
+    def method(analyte: str) -> str:
+        return "QPCR" if analyte == "QPCR" else "FLOW"
+
+    if dataset == "ADTTE":
+        if paramcd.startswith("LOSS"):
+            return f"LOSS_{method(paramcd[4:])}"
+        return paramcd.removesuffix("SENS")
+    if dataset == "ADPC":
+        return f"{paramcd}_{method(ANALYTES.get(paramcd, paramcd))}"
+    if dataset == "ADPP":
+        test, _, analyte = paramcd.partition("_")
+        return f"{test}_{method(analyte)}"
+    return paramcd
+
+
+def method_text(dataset: str, variable: str, paramcd: str | None = None) -> str | None:
+    """The MethodDef description of a variable (``paramcd`` None) or of its rows of one
+    parameter: the declared derivation's description, then the dataset's rule; None when
+    neither is declared."""
+    from celltrial.protocols.derivations import DERIVATIONS
+
+    if paramcd is None:
+        declared_method = METHODS.get((dataset, variable))
+    else:
+        declared_method = PARAMETER_METHODS.get(dataset, {}).get(parameter_key(dataset, paramcd))
+        if declared_method is None and dataset == "ADPP":
+            from celltrial.derive.adpc import NCA_PARAMETERS
+
+            test = paramcd.partition("_")[0]
+            label = next((p.label for p in NCA_PARAMETERS if p.pptestcd == test), None)
+            declared_method = None if label is None else (None, f"{label}.")
+    if declared_method is None:
+        return None
+    key, rule = declared_method
+    parts = [DERIVATIONS[key].description + "." if key else "", rule]
+    if paramcd is not None and dataset in ("ADPC", "ADPP"):
+        parts.append(METHODS[(dataset, "AVAL")][1])
+    if paramcd is not None and paramcd.endswith("SENS") and dataset == "ADTTE":
+        parts.append("Sensitivity: the HSCT rule opposite to the protocol's.")
+    return " ".join(p for p in parts if p)
+
+
+def _flags(upper: str, data: pd.DataFrame) -> list[str]:
+    """The flag variables (``*FL``) of a dataset; StoreError when one holds a value other than
+    Y or N (ADaMIG 1.3 section 3.1.4: flags are Y/N, or Y/null)."""
+    out = []
+    for var in data.columns:
+        if not var.endswith("FL"):
+            continue
+        values = {str(v) for v in data[var].tolist() if not _missing(v) and str(v).strip()}
+        wrong = sorted(values - {"Y", "N"})
+        if wrong:
+            raise StoreError(f"{upper}: Invalid `{var}`: got `{wrong[0]!r}`, must be Y or N "
+                             "(an ADaM flag)")
+        out.append(var)
+    return out
+
+
+def _codes(data: pd.DataFrame, var: str) -> list[str]:
+    return sorted({str(v) for v in data[var].tolist() if not _missing(v) and str(v).strip()})
 
 
 def adam_define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
                     fmt: Format = "xpt", title: str | None = None) -> bytes:
     """Define-XML 2.1 (ADaMIG 1.3) of the analysis ``datasets`` as :func:`export_adam` writes
-    them; ``def:leaf`` points at ``<name>.xpt`` or ``<name>.json``."""
-    from celltrial.store.sdtm.define import DEF, ODM, _description, _q, _sub, define_skeleton
+    them; ``def:leaf`` points at ``<name>.xpt`` or ``<name>.json``. Key derived variables
+    carry a MethodDef (:data:`METHODS`), per PARAMCD where :data:`VALUE_LEVEL` says
+    (def:ValueListDef, :data:`PARAMETER_METHODS`); PARAMCD has a codelist per dataset decoded
+    by PARAM, ADRS AVALC one of the response categories, ADTTE CNSR 0/1, flags CDISC CT NY."""
+    from celltrial.derive.adrs import RESPONSE_ORDER
+    from celltrial.store.sdtm import ct
+    from celltrial.store.sdtm.define import (
+        DEF, ct_codelist, define_skeleton, describe, item_def, method_def, sub, where_clause,
+    )
 
     root, mdv = define_skeleton(study_id, package="ADAM", ig=("ADaMIG", ADAMIG_VERSION),
                                 purpose="analysis", title=title)
-    standards = _sub(mdv, "Standards", DEF)
-    _sub(standards, "Standard", DEF, OID="STD.ADAMIG", Name="ADaMIG", Type="IG",
-         Version=ADAMIG_VERSION, Status="Final")
-    item_defs: list[etree.Element] = []
+    standards = sub(mdv, "Standards", DEF)
+    sub(standards, "Standard", DEF, OID="STD.ADAMIG", Name="ADaMIG", Type="IG",
+        Version=ADAMIG_VERSION, Status="Final")
+    sub(standards, "Standard", DEF, OID="STD.CT", Name="CDISC/NCI", Type="CT",
+        PublishingSet="SDTM", Version=ct.CT_RELEASE, Status="Final")
+    frames = {name.upper(): adam_frame(name, frame) for name, frame in datasets.items()}
+    methods: dict[str, tuple[str, str]] = {}  # OID -> (name, description)
+    value_items: list[Any] = []
+    wheres: dict[str, Any] = {}  # OID -> def:WhereClauseDef, shared by the variables
+    value_lists: dict[tuple[str, str], str] = {}
+    for upper, (data, kinds) in frames.items():
+        if "PARAMCD" not in data.columns:
+            continue
+        for var in VALUE_LEVEL.get(upper, ()):
+            if var not in data.columns or not _codes(data, "PARAMCD"):
+                continue
+            vl_oid = f"VL.{upper}.{var}"
+            value_list = sub(mdv, "ValueListDef", DEF, OID=vl_oid)
+            value_lists[(upper, var)] = vl_oid
+            for order, code in enumerate(_codes(data, "PARAMCD"), start=1):
+                oid: str | None = None
+                if own := method_text(upper, var, code):  # one method per parameter's rows
+                    oid, methods[f"MT.{upper}.{code}"] = f"MT.{upper}.{code}", (
+                        f"{upper} PARAMCD {code}", own)
+                elif generic := method_text(upper, var):
+                    oid, methods[f"MT.{upper}.{var}"] = f"MT.{upper}.{var}", (
+                        f"{upper} {var}", generic)
+                ref = sub(value_list, "ItemRef", ItemOID=f"IT.{upper}.{var}.{code}",
+                          OrderNumber=order, Mandatory="No", MethodOID=oid)
+                where_oid, where = where_clause(upper, "PARAMCD", code)
+                sub(ref, "WhereClauseRef", DEF, WhereClauseOID=where_oid)
+                wheres.setdefault(where_oid, where)
+                rows = data[data["PARAMCD"].astype(str) == code]
+                item = item_def(f"IT.{upper}.{var}.{code}", var,
+                                _item_type(var, kinds[var], rows[var]),
+                                f"{_label(var)} of {code}")
+                sub(item, "Origin", DEF, Type="Derived", Source="Sponsor")
+                value_items.append(item)
+    for where in wheres.values():
+        mdv.append(where)
+    item_defs: list[Any] = []
+    codelists: dict[str, tuple[str, str, list[tuple[str, str | None]]]] = {}
+    flags_used: set[str] = set()
     suffix = "xpt" if fmt == "xpt" else "json"
-    for name, frame in datasets.items():
-        upper = name.upper()
-        data, kinds = adam_frame(name, frame)
+    for upper, (data, kinds) in frames.items():
         label, klass, structure, keys = DATASETS[upper]
-        group = _sub(mdv, "ItemGroupDef", OID=f"IG.{upper}", Name=upper,
-                     Repeating="No" if upper == "ADSL" else "Yes", IsReferenceData="No",
-                     SASDatasetName=upper, Purpose="Analysis", def_Structure=structure,
-                     def_ArchiveLocationID=f"LF.{upper}", def_StandardOID="STD.ADAMIG")
-        _description(group, label)
+        group = sub(mdv, "ItemGroupDef", OID=f"IG.{upper}", Name=upper,
+                    Repeating="No" if upper == "ADSL" else "Yes", IsReferenceData="No",
+                    SASDatasetName=upper, Purpose="Analysis", def_Structure=structure,
+                    def_ArchiveLocationID=f"LF.{upper}", def_StandardOID="STD.ADAMIG")
+        describe(group, label)
+        flags = _flags(upper, data)
         for order, var in enumerate(data.columns, start=1):
-            _sub(group, "ItemRef", ItemOID=f"IT.{upper}.{var}", OrderNumber=order,
-                 Mandatory="Yes" if var in keys or var in ("STUDYID",) else "No",
-                 KeySequence=keys.index(var) + 1 if var in keys else None)
+            text = method_text(upper, var)
+            if text:
+                methods[f"MT.{upper}.{var}"] = (f"{upper} {var}", text)
+            sub(group, "ItemRef", ItemOID=f"IT.{upper}.{var}", OrderNumber=order,
+                Mandatory="Yes" if var in keys or var in ("STUDYID",) else "No",
+                KeySequence=keys.index(var) + 1 if var in keys else None,
+                MethodOID=f"MT.{upper}.{var}" if text else None)
             var_label, predecessor = declared(var) or (var, None)
-            item = etree.Element(_q(ODM, "ItemDef"))
-            item.set("OID", f"IT.{upper}.{var}")
-            item.set("Name", var)
-            item.set("SASFieldName", var)
-            for key, value in _item_type(var, kinds[var], data[var]).items():
-                item.set(_q(DEF, key[4:]) if key.startswith("def_") else key, str(value))
-            _description(item, var_label)
+            item = item_def(f"IT.{upper}.{var}", var, _item_type(var, kinds[var], data[var]),
+                            var_label)
+            codelist = None
+            if not _codes(data, var):  # no value to list (an empty dataset): no codelist
+                pass
+            elif var == "PARAMCD":
+                decodes = {}
+                if "PARAM" in data.columns:
+                    for code, param in zip(data["PARAMCD"], data["PARAM"], strict=True):
+                        if not _missing(param):
+                            decodes.setdefault(str(code), str(param))
+                codelist = f"CL.{upper}.PARAMCD"
+                codelists[codelist] = (f"{upper} Parameter Code", "text", [
+                    (c, decodes.get(c)) for c in _codes(data, var)])
+            elif (upper, var) == ("ADRS", "AVALC"):
+                rank = {c: i for i, c in enumerate(RESPONSE_ORDER)}
+                codelist = "CL.ADRS.AVALC"
+                codelists[codelist] = ("ADRS Response Category", "text", [
+                    (c, None) for c in sorted(_codes(data, var),
+                                              key=lambda c: (rank.get(c, len(rank)), c))])
+            elif var == "CNSR" and set(_codes(data, var)) <= {"0", "1"}:
+                codelist = "CL.CNSR"
+                codelists[codelist] = ("Censor", "integer", [("0", "Event"), ("1", "Censored")])
+            elif var in flags:
+                codelist = "CL.NY"
+                flags_used.update(_codes(data, var))
+            if codelist:
+                sub(item, "CodeListRef", CodeListOID=codelist)
             if predecessor:
-                origin = _sub(item, "Origin", DEF, Type="Predecessor")
-                _description(origin, predecessor)
+                origin = sub(item, "Origin", DEF, Type="Predecessor")
+                describe(origin, predecessor)
             else:
-                _sub(item, "Origin", DEF, Type="Derived", Source="Sponsor")
+                sub(item, "Origin", DEF, Type="Derived", Source="Sponsor")
+            if (upper, var) in value_lists:
+                sub(item, "ValueListRef", DEF, ValueListOID=value_lists[(upper, var)])
             item_defs.append(item)
-        _sub(group, "Class", DEF, Name=klass)
-        leaf = _sub(group, "leaf", DEF, ID=f"LF.{upper}",
-                    xlink_href=f"{upper.lower()}.{suffix}")
-        _sub(leaf, "title", DEF).text = f"{upper.lower()}.{suffix}"
-    for item in item_defs:
+        sub(group, "Class", DEF, Name=klass)
+        leaf = sub(group, "leaf", DEF, ID=f"LF.{upper}",
+                   xlink_href=f"{upper.lower()}.{suffix}")
+        sub(leaf, "title", DEF).text = f"{upper.lower()}.{suffix}"
+    for item in item_defs + value_items:
         mdv.append(item)
+    for oid, (name, data_kind, terms) in codelists.items():
+        node = sub(mdv, "CodeList", OID=oid, Name=name, DataType=data_kind)
+        decoded = any(d is not None for _, d in terms)
+        for code, decode in terms:
+            if decoded:
+                translated = sub(sub(sub(node, "CodeListItem", CodedValue=code), "Decode"),
+                                 "TranslatedText")
+                translated.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+                translated.text = decode if decode is not None else code
+            else:
+                sub(node, "EnumeratedItem", CodedValue=code)
+    if flags_used:
+        ct_codelist(mdv, "NY", flags_used)
+    for oid, (name, text) in methods.items():
+        method_def(mdv, oid, f"Algorithm for {name}", text)
     etree.indent(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 

@@ -45,8 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from celltrial.errors import StoreError
 from celltrial.store.sdtm import ct
-from celltrial.store.sdtm.spec import SDTMIG_VERSION, SdtmDataset, SdtmVariable, dataset_spec
+from celltrial.store.sdtm.spec import SDTMIG_VERSION, SdtmDataset, dataset_spec
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
 DEF = "http://www.cdisc.org/ns/def/v2.1"
@@ -118,25 +119,62 @@ keyed by variable name without its domain prefix."""
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _q(ns: str, tag: str) -> str:
+# --- building blocks shared with the ADaM define.xml (celltrial.derive.adam_export) --------
+
+
+def qname(ns: str, tag: str) -> str:
+    """The ElementTree name of ``tag`` in namespace ``ns`` (``{ns}tag``)."""
     return f"{{{ns}}}{tag}"
 
 
-def _sub(parent: etree.Element, tag: str, ns: str = ODM, **attrs: Any) -> etree.Element:
-    node = etree.SubElement(parent, _q(ns, tag))
+def sub(parent: etree.Element, tag: str, ns: str = ODM, **attrs: Any) -> etree.Element:
+    """A child ``tag`` (namespace ``ns``) of ``parent`` with ``attrs``: ``def_X`` is ``def:X``,
+    ``xlink_X`` is ``xlink:X``; None values are left out."""
+    node = etree.SubElement(parent, qname(ns, tag))
     for key, value in attrs.items():
         if value is None:
             continue
-        name = _q(DEF, key[4:]) if key.startswith("def_") else (
-            _q(XLINK, key[6:]) if key.startswith("xlink_") else key)
+        name = qname(DEF, key[4:]) if key.startswith("def_") else (
+            qname(XLINK, key[6:]) if key.startswith("xlink_") else key)
         node.set(name, str(value))
     return node
 
 
-def _description(parent: etree.Element, text: str) -> None:
-    node = _sub(_sub(parent, "Description"), "TranslatedText")
-    node.set(_q("http://www.w3.org/XML/1998/namespace", "lang"), "en")
+def describe(parent: etree.Element, text: str) -> None:
+    """``Description/TranslatedText xml:lang="en"`` of ``parent``."""
+    node = sub(sub(parent, "Description"), "TranslatedText")
+    node.set(qname("http://www.w3.org/XML/1998/namespace", "lang"), "en")
     node.text = text
+
+
+def item_def(oid: str, name: str, attrs: Mapping[str, Any], label: str) -> etree.Element:
+    """An ``ItemDef`` (not yet placed: ItemDefs follow every ItemGroupDef) with its DataType/
+    Length/... ``attrs`` (``def_X`` is ``def:X``) and its label as Description."""
+    item = etree.Element(qname(ODM, "ItemDef"))
+    item.set("OID", oid)
+    item.set("Name", name)
+    item.set("SASFieldName", name)
+    for key, value in attrs.items():
+        item.set(qname(DEF, key[4:]) if key.startswith("def_") else key, str(value))
+    describe(item, label)
+    return item
+
+
+def where_clause(dataset: str, variable: str, value: str) -> tuple[str, etree.Element]:
+    """(OID, ``def:WhereClauseDef``) of the condition ``<dataset>.<variable> EQ value`` (not
+    yet placed: the WhereClauseDefs follow the ValueListDefs)."""
+    oid = f"WC.{dataset}.{variable}.{value}"
+    where = etree.Element(qname(DEF, "WhereClauseDef"))
+    where.set("OID", oid)
+    check = sub(where, "RangeCheck", Comparator="EQ", SoftHard="Soft",
+                def_ItemOID=f"IT.{dataset}.{variable}")
+    sub(check, "CheckValue").text = value
+    return oid, where
+
+
+def method_def(parent: etree.Element, oid: str, name: str, text: str) -> None:
+    """A ``MethodDef`` of Type Computation described by ``text``."""
+    describe(sub(parent, "MethodDef", OID=oid, Name=name, Type="Computation"), text)
 
 
 def _values(frame: pd.DataFrame, name: str) -> list[Any]:
@@ -151,9 +189,11 @@ def _number_text(value: float) -> str:
     return np.format_float_positional(float(value), trim="-")
 
 
-def _data_type(var: SdtmVariable, values: list[Any]) -> dict[str, Any]:
-    """DataType, Length and SignificantDigits of a variable from its values."""
-    if var.type == "Num":
+def data_type(name: str, sas_type: str, values: list[Any]) -> dict[str, Any]:
+    """DataType, Length and SignificantDigits of variable ``name`` of SAS type ``Char`` or
+    ``Num`` from its non-missing values: text the longest value in bytes, integer/float their
+    digits, ISO 8601 ``*DTC`` text ``date``/``datetime``, TEDUR ``durationDatetime``."""
+    if sas_type == "Num":
         texts = [_number_text(v) for v in values]
         if all(float(v).is_integer() for v in values):
             return {"DataType": "integer",
@@ -161,9 +201,9 @@ def _data_type(var: SdtmVariable, values: list[Any]) -> dict[str, Any]:
         decimals = max(len(t.partition(".")[2]) for t in texts)
         digits = max(len(t.replace("-", "").replace(".", "")) for t in texts)
         return {"DataType": "float", "Length": max(digits, 1), "SignificantDigits": decimals}
-    if var.name.endswith("DTC") and values:
+    if name.endswith("DTC") and values:
         return {"DataType": "date" if all(_DATE.match(v) for v in values) else "datetime"}
-    if var.name in ("TEDUR",) and values:
+    if name in ("TEDUR",) and values:
         return {"DataType": "durationDatetime"}
     return {"DataType": "text",
             "Length": max((len(str(v).encode("utf-8")) for v in values), default=1)}
@@ -187,30 +227,37 @@ def _method_key(dataset: str, var: str) -> str | None:
 
 def _origin(parent: etree.Element, dataset: str, var: str, method: str | None) -> None:
     if var in ASSIGNED:
-        _sub(parent, "Origin", DEF, Type="Assigned", Source="Sponsor")
+        sub(parent, "Origin", DEF, Type="Assigned", Source="Sponsor")
     elif method is not None:
-        _sub(parent, "Origin", DEF, Type="Derived", Source="Sponsor")
+        sub(parent, "Origin", DEF, Type="Derived", Source="Sponsor")
     elif dataset in TRIAL_DESIGN:
-        _sub(parent, "Origin", DEF, Type="Protocol", Source="Sponsor")
+        sub(parent, "Origin", DEF, Type="Protocol", Source="Sponsor")
     else:
-        _sub(parent, "Origin", DEF, Type="Collected", Source="Investigator")
+        sub(parent, "Origin", DEF, Type="Collected", Source="Investigator")
 
 
-def _codelist(parent: etree.Element, name: str, used: set[str]) -> None:
+def ct_codelist(parent: etree.Element, name: str, used: set[str]) -> None:
+    """``CodeList`` ``CL.<name>`` of a codelist of :mod:`celltrial.store.sdtm.ct` holding the
+    ``used`` values, each with its NCI code or marked a sponsor extension."""
     codes = ct.codelists()
     released = name in codes
-    node = _sub(parent, "CodeList", OID=f"CL.{name}", Name=name, DataType="text",
-                def_StandardOID="STD.CT" if released else None,
-                def_IsNonStandard=None if released else "Yes")
+    node = sub(parent, "CodeList", OID=f"CL.{name}", Name=name, DataType="text",
+               def_StandardOID="STD.CT" if released else None,
+               def_IsNonStandard=None if released else "Yes")
     terms = {t.value: t for t in ct.terms() if t.codelist == name}
     for value in sorted(used):
-        term = terms[value]
-        item = _sub(node, "EnumeratedItem", CodedValue=value,
-                    def_ExtendedValue="Yes" if term.code is None and released else None)
+        term = terms.get(value)
+        if term is None:
+            raise StoreError(f"Invalid `{name}` value: got `{value!r}`, must be a CDISC CT "
+                             f"{ct.CT_RELEASE} term or a declared extension "
+                             "(celltrial/store/sdtm/data/ct-extensions.tsv) to be written in "
+                             "define.xml; `celltrial db validate` lists such values (SD0004)")
+        item = sub(node, "EnumeratedItem", CodedValue=value,
+                   def_ExtendedValue="Yes" if term.code is None and released else None)
         if term.code:
-            _sub(item, "Alias", Context="nci:ExtCodeID", Name=term.code)
+            sub(item, "Alias", Context="nci:ExtCodeID", Name=term.code)
     if released:
-        _sub(node, "Alias", Context="nci:ExtCodeID", Name=codes[name][0])
+        sub(node, "Alias", Context="nci:ExtCodeID", Name=codes[name][0])
 
 
 def _value_lists(mdv: etree.Element, datasets: Mapping[str, pd.DataFrame]
@@ -227,29 +274,20 @@ def _value_lists(mdv: etree.Element, datasets: Mapping[str, pd.DataFrame]
         codes = sorted({str(c) for c in _values(frame, f"{d}TESTCD")})
         if not codes:
             continue
-        vl = _sub(mdv, "ValueListDef", DEF, OID=f"VL.{d}.{d}STRESN")
+        vl = sub(mdv, "ValueListDef", DEF, OID=f"VL.{d}.{d}STRESN")
         spec_var = dataset_spec(d).variable(f"{d}STRESN")
         for order, code in enumerate(codes, start=1):
             rows = frame[frame[f"{d}TESTCD"] == code]
             oid = f"IT.{d}.{d}STRESN.{code}"
-            ref = _sub(vl, "ItemRef", ItemOID=oid, OrderNumber=order, Mandatory="No")
-            _sub(ref, "WhereClauseRef", DEF, WhereClauseOID=f"WC.{d}.{d}TESTCD.{code}")
-            where = etree.Element(_q(DEF, "WhereClauseDef"))
-            where.set("OID", f"WC.{d}.{d}TESTCD.{code}")
-            check = _sub(where, "RangeCheck", Comparator="EQ", SoftHard="Soft",
-                         def_ItemOID=f"IT.{d}.{d}TESTCD")
-            _sub(check, "CheckValue").text = code
+            ref = sub(vl, "ItemRef", ItemOID=oid, OrderNumber=order, Mandatory="No")
+            where_oid, where = where_clause(d, f"{d}TESTCD", code)
+            sub(ref, "WhereClauseRef", DEF, WhereClauseOID=where_oid)
             where_clauses.append(where)
             values = _values(rows, f"{d}STRESN")
             units = sorted({str(u) for u in _values(rows, f"{d}STRESU")})
             test = next(iter(_values(rows, f"{d}TEST")), code)
-            item = etree.Element(_q(ODM, "ItemDef"))
-            item.set("OID", oid)
-            item.set("Name", f"{d}STRESN")
-            item.set("SASFieldName", f"{d}STRESN")
-            for key, value in _data_type(spec_var, values).items():
-                item.set(key, str(value))
-            _description(item, f"{test} in standard units ({', '.join(units) or 'no result'})")
+            item = item_def(oid, f"{d}STRESN", data_type(spec_var.name, spec_var.type, values),
+                            f"{test} in standard units ({', '.join(units) or 'no result'})")
             _origin(item, d, f"{d}STRESN", None)
             items.setdefault(d, []).append(item)
     for where in where_clauses:
@@ -266,21 +304,21 @@ def define_skeleton(study_id: str, *, package: str, ig: tuple[str, str], purpose
     created = created or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     for prefix, uri in (("", ODM), ("def", DEF), ("xlink", XLINK)):
         etree.register_namespace(prefix, uri)
-    root = etree.Element(_q(ODM, "ODM"))
+    root = etree.Element(qname(ODM, "ODM"))
     for key, value in (("FileType", "Snapshot"), ("FileOID", f"DEFINE.{study_id}.{package}"),
                        ("ODMVersion", "1.3.2"), ("CreationDateTime", created.isoformat()),
                        ("Originator", "celltrial"), ("SourceSystem", "celltrial")):
         root.set(key, value)
-    root.set(_q(DEF, "Context"), "Submission")
-    study = _sub(root, "Study", OID=f"ST.{study_id}")
-    glob = _sub(study, "GlobalVariables")
-    _sub(glob, "StudyName").text = study_id
-    _sub(glob, "StudyDescription").text = title or study_id
-    _sub(glob, "ProtocolName").text = study_id
+    root.set(qname(DEF, "Context"), "Submission")
+    study = sub(root, "Study", OID=f"ST.{study_id}")
+    glob = sub(study, "GlobalVariables")
+    sub(glob, "StudyName").text = study_id
+    sub(glob, "StudyDescription").text = title or study_id
+    sub(glob, "ProtocolName").text = study_id
     name, version = ig
-    mdv = _sub(study, "MetaDataVersion", OID=f"MDV.{study_id}.{name}.{version}",
-               Name=f"{study_id} {name} {version} {purpose} datasets",
-               def_DefineVersion=DEFINE_VERSION)
+    mdv = sub(study, "MetaDataVersion", OID=f"MDV.{study_id}.{name}.{version}",
+              Name=f"{study_id} {name} {version} {purpose} datasets",
+              def_DefineVersion=DEFINE_VERSION)
     return root, mdv
 
 
@@ -290,11 +328,11 @@ def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
     gives them) of ``study_id``; ``title`` is the study description (the protocol title)."""
     root, mdv = define_skeleton(study_id, package="SDTM", ig=("SDTMIG", SDTMIG_VERSION),
                                 purpose="tabulation", title=title, created=created)
-    standards = _sub(mdv, "Standards", DEF)
-    _sub(standards, "Standard", DEF, OID="STD.SDTMIG", Name="SDTMIG", Type="IG",
-         Version=SDTMIG_VERSION, Status="Final")
-    _sub(standards, "Standard", DEF, OID="STD.CT", Name="CDISC/NCI", Type="CT",
-         PublishingSet="SDTM", Version=ct.CT_RELEASE, Status="Final")
+    standards = sub(mdv, "Standards", DEF)
+    sub(standards, "Standard", DEF, OID="STD.SDTMIG", Name="SDTMIG", Type="IG",
+        Version=SDTMIG_VERSION, Status="Final")
+    sub(standards, "Standard", DEF, OID="STD.CT", Name="CDISC/NCI", Type="CT",
+        PublishingSet="SDTM", Version=ct.CT_RELEASE, Status="Final")
     vlm_items = _value_lists(mdv, datasets)
     specs: dict[str, SdtmDataset] = {name: dataset_spec(name) for name in datasets}
     methods: set[str] = set()
@@ -303,50 +341,43 @@ def define_xml(datasets: Mapping[str, pd.DataFrame], study_id: str, *,
     for name, frame in datasets.items():
         spec = specs[name]
         supp = name.startswith("SUPP")
-        group = _sub(mdv, "ItemGroupDef", OID=f"IG.{name}", Name=name,
-                     Repeating="No" if name == "DM" or name in TRIAL_DESIGN else "Yes",
-                     IsReferenceData="Yes" if name in TRIAL_DESIGN else "No",
-                     SASDatasetName=name, Domain=name[4:] if supp else name,
-                     Purpose="Tabulation",
-                     def_Structure=SUPP_STRUCTURE if supp else STRUCTURES[name],
-                     def_ArchiveLocationID=f"LF.{name}",
-                     def_StandardOID=None if name in CUSTOM else "STD.SDTMIG",
-                     def_IsNonStandard="Yes" if name in CUSTOM else None)
-        _description(group, spec.label)
+        group = sub(mdv, "ItemGroupDef", OID=f"IG.{name}", Name=name,
+                    Repeating="No" if name == "DM" or name in TRIAL_DESIGN else "Yes",
+                    IsReferenceData="Yes" if name in TRIAL_DESIGN else "No",
+                    SASDatasetName=name, Domain=name[4:] if supp else name,
+                    Purpose="Tabulation",
+                    def_Structure=SUPP_STRUCTURE if supp else STRUCTURES[name],
+                    def_ArchiveLocationID=f"LF.{name}",
+                    def_StandardOID=None if name in CUSTOM else "STD.SDTMIG",
+                    def_IsNonStandard="Yes" if name in CUSTOM else None)
+        describe(group, spec.label)
         for order, var in enumerate(spec.variables, start=1):
             method = None if supp else _method_key(name, var.name)
             if method:
                 methods.add(method)
-            _sub(group, "ItemRef", ItemOID=f"IT.{name}.{var.name}", OrderNumber=order,
-                 Mandatory="Yes" if var.core == "Req" else "No",
-                 KeySequence=spec.key.index(var.name) + 1 if var.name in spec.key else None,
-                 MethodOID=f"MT.{method}" if method else None)
+            sub(group, "ItemRef", ItemOID=f"IT.{name}.{var.name}", OrderNumber=order,
+                Mandatory="Yes" if var.core == "Req" else "No",
+                KeySequence=spec.key.index(var.name) + 1 if var.name in spec.key else None,
+                MethodOID=f"MT.{method}" if method else None)
             values = _values(frame, var.name)
-            item = etree.Element(_q(ODM, "ItemDef"))
-            item.set("OID", f"IT.{name}.{var.name}")
-            item.set("Name", var.name)
-            item.set("SASFieldName", var.name)
-            for key, value in _data_type(var, values).items():
-                item.set(key, str(value))
-            _description(item, var.label)
+            item = item_def(f"IT.{name}.{var.name}", var.name,
+                            data_type(var.name, var.type, values), var.label)
             if var.codelist and values:
-                _sub(item, "CodeListRef", CodeListOID=f"CL.{var.codelist}")
+                sub(item, "CodeListRef", CodeListOID=f"CL.{var.codelist}")
                 used.setdefault(var.codelist, set()).update(str(v) for v in values)
             _origin(item, name, var.name, method)
             if name in vlm_items and var.name == f"{name}STRESN":
-                _sub(item, "ValueListRef", DEF, ValueListOID=f"VL.{name}.{name}STRESN")
+                sub(item, "ValueListRef", DEF, ValueListOID=f"VL.{name}.{name}STRESN")
             item_defs.append(item)
-        _sub(group, "Class", DEF, Name=CLASSES[spec.klass])
-        leaf = _sub(group, "leaf", DEF, ID=f"LF.{name}", xlink_href=f"{name.lower()}.xpt")
-        _sub(leaf, "title", DEF).text = f"{name.lower()}.xpt"
+        sub(group, "Class", DEF, Name=CLASSES[spec.klass])
+        leaf = sub(group, "leaf", DEF, ID=f"LF.{name}", xlink_href=f"{name.lower()}.xpt")
+        sub(leaf, "title", DEF).text = f"{name.lower()}.xpt"
     for item in item_defs + [i for items in vlm_items.values() for i in items]:
         mdv.append(item)
     for codelist in sorted(used):
-        _codelist(mdv, codelist, used[codelist])
+        ct_codelist(mdv, codelist, used[codelist])
     for key in sorted(methods):
-        method = _sub(mdv, "MethodDef", OID=f"MT.{key}", Name=f"Algorithm for {key}",
-                      Type="Computation")
-        _description(method, METHODS[key])
+        method_def(mdv, f"MT.{key}", f"Algorithm for {key}", METHODS[key])
     etree.indent(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
@@ -425,13 +456,17 @@ def define_html(xml: bytes) -> str:
     for cl in mdv.iter(f"{o}CodeList"):
         code = cl.find(f"{o}Alias")
         rows = []
-        for item in cl.iter(f"{o}EnumeratedItem"):
+        for item in cl:
+            if item.tag not in (f"{o}EnumeratedItem", f"{o}CodeListItem"):
+                continue
             alias = item.find(f"{o}Alias")
-            rows.append([e(item.get("CodedValue")), e("" if alias is None else alias.get("Name")),
+            decode = item.find(f"{o}Decode/{o}TranslatedText")
+            rows.append([e(item.get("CodedValue")), e("" if decode is None else decode.text or ""),
+                         e("" if alias is None else alias.get("Name")),
                          "sponsor extension" if item.get(f"{d}ExtendedValue") else ""])
         title = f"{cl.get('Name')}" + ("" if code is None else f" ({code.get('Name')})")
         parts += [f"<h3>{e(title)}</h3>",
-                  _table(["Value", "NCI code", "Note"], rows, cl.get("OID"))]
+                  _table(["Value", "Decode", "NCI code", "Note"], rows, cl.get("OID"))]
     parts += ["<h2>Methods</h2>", _table(
         ["Method", "Type", "Description"],
         [[f'<span id="{e(m.get("OID"))}">{e(m.get("Name"))}</span>', e(m.get("Type")),

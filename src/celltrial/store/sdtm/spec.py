@@ -2,9 +2,10 @@
 
 Each dataset lists its variables in SDTMIG order: name, label (the IG's label, <= 40
 characters), SAS type (``Char``/``Num``), core (``Req``/``Exp``/``Perm``, SDTMIG 3.4 section
-2.5) and the CDISC Controlled Terminology codelist that constrains it (short name, e.g.
-``UNIT``), if any. The XPT and Dataset-JSON writers, the CT membership check and
-docs/data-model.md are read from this table.
+2.5), the CDISC Controlled Terminology codelist that constrains it (short name, e.g.
+``UNIT``), if any, and, for a Char variable, its declared maximum length in bytes
+(:data:`MAX_LENGTHS`). The XPT and Dataset-JSON writers, the conformance rules
+(:mod:`celltrial.store.sdtm.check`) and docs/data-model.md are read from this table.
 
 Sources: CDISC SDTM Implementation Guide 3.4 (2021), domain specification tables of DM, SC,
 EX, AE, LB, VS, RS, TU, TR, PC, IS, PR, CM, DS, TE, TA, TI, TS, TV and section 8.4 (SUPP--
@@ -14,6 +15,7 @@ class structure and a name starting with X, Y or Z).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +23,34 @@ SasType = Literal["Char", "Num"]
 Core = Literal["Req", "Exp", "Perm"]
 
 SDTMIG_VERSION = "3.4"
+
+XPT_MAX_NAME = 8
+XPT_MAX_LABEL = 40
+XPT_MAX_TEXT = 200
+"""SAS transport (XPORT) version 5 limits the FDA asks for (Study Data Technical Conformance
+Guide section 3.3.2): dataset and variable names <= 8 characters, labels <= 40 characters,
+character values <= 200 bytes."""
+
+MAX_LENGTHS: tuple[tuple[str, int, str], ...] = (
+    (r"IETEST|TSVAL", 200, "SDTMIG 3.4 section 7.5 (IETEST) and 7.6 (TSVAL, longer text in "
+     "TSVAL1-n)"),
+    (r"..TESTCD|QNAM|TSPARMCD|IDVAR|ETCD", 8,
+     "SDTMIG 3.4 4.5.3.1 (--TESTCD), 8.4.1 (QNAM), 7.6 (TSPARMCD), 7.2 (ETCD); IDVAR names "
+     "a variable"),
+    (r"..TEST|QLABEL|TSPARM", 40, "SDTMIG 3.4 4.5.3.1 (--TEST), 8.4.1 (QLABEL), 7.6 (TSPARM)"),
+    (r"ARMCD|ACTARMCD", 20, "SDTMIG 3.4 section 5.2 DM and 7.2.1 TA: ARMCD at most 20"),
+    (r"DOMAIN|RDOMAIN", 2, "SDTMIG 3.4 section 2.2: two-character domain codes"),
+)
+"""Declared maximum length (bytes) of Char variables by name (full match, first row that
+matches wins), with its source; every other Char variable has :data:`XPT_MAX_TEXT`."""
+
+
+def max_length(name: str) -> int:
+    """The declared maximum length of the Char variable ``name`` (:data:`MAX_LENGTHS`)."""
+    for pattern, length, _ in MAX_LENGTHS:
+        if re.fullmatch(pattern, name):
+            return length
+    return XPT_MAX_TEXT
 
 
 @dataclass(frozen=True)
@@ -32,6 +62,8 @@ class SdtmVariable:
     type: SasType
     core: Core
     codelist: str | None = None
+    length: int | None = None
+    """Declared maximum length in bytes of a Char variable (None for Num)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +91,8 @@ class SdtmDataset:
 
 def _v(name: str, label: str, kind: SasType = "Char", core: Core = "Perm",
        codelist: str | None = None) -> SdtmVariable:
-    return SdtmVariable(name, label, kind, core, codelist)
+    return SdtmVariable(name, label, kind, core, codelist,
+                        max_length(name) if kind == "Char" else None)
 
 
 def _ids(domain: str) -> tuple[SdtmVariable, ...]:
