@@ -54,25 +54,43 @@ def test_every_listing_is_in_the_report_with_one_row_per_patient_or_event(report
 
 def test_discontinuation_reasons_are_tabulated_where_adsl_carries_them(reported):
     adsl = reported.datasets["adsl"].copy()
-    before = tables(data(reported))["14.1.1"]
+    assert {"DCSREAS", "DCSREASP", "SCRFCRIT"} <= set(adsl.columns)  # derived by ADSL
+    without = adsl.drop(columns=["DCSREAS", "DCSREASP", "SCRFCRIT"])
+    before = tables(data(reported, adsl=without))["14.1.1"]
     assert any("not carried" in note for note in before.footnotes)
-    reasons = np.where(adsl["ENRLFL"] != "Y", "Screen failure: criteria not met I1",
-                       np.where(adsl["DTHFL"] == "Y", "Death", "Lost to follow-up"))
+    failed = adsl["ENRLFL"] != "Y"
+    ids = [c.id for c in reported.protocol.eligibility.inclusion]
+    first, second = ids[0], ids[1]
+    # hand-set: every screen failure failed the first inclusion criterion, the first of them
+    # also the second; the infused patients discontinued by death or lost to follow-up
+    adsl["SCRFCRIT"] = pd.Series(np.where(failed, first, None), index=adsl.index, dtype=object)
+    if failed.any():
+        adsl.loc[adsl.index[failed][0], "SCRFCRIT"] = f"{first}, {second}"
+    reasons = np.where(failed, "SCREEN FAILURE",
+                       np.where(adsl["DTHFL"] == "Y", "DEATH", "LOST TO FOLLOW-UP"))
     adsl["DCSREAS"] = pd.Series(reasons, index=adsl.index).where(
-        (adsl["EOSSTT"] == "DISCONTINUED") | (adsl["ENRLFL"] != "Y"))
+        (adsl["EOSSTT"] == "DISCONTINUED") | failed)
     table = tables(data(reported, adsl=adsl))["14.1.1"]
     labels = {r.label: r.cells[0] for r in table.rows if r.cells}
-    failed = int((adsl["ENRLFL"] != "Y").sum())
-    if failed:
-        assert labels["Screen failure: criteria not met I1"] == n_pct(failed, len(adsl))
+    n_failed = int(failed.sum())
+    if n_failed:
+        by_first = [v for k, v in labels.items() if k.startswith(f"{first} (inclusion): ")]
+        by_second = [v for k, v in labels.items() if k.startswith(f"{second} (inclusion): ")]
+        assert by_first == [n_pct(n_failed, len(adsl))]
+        assert by_second == [n_pct(1, len(adsl))]
     stopped = adsl[(adsl["SAFFL"] == "Y") & (adsl["EOSSTT"] == "DISCONTINUED")]
     died = int((stopped["DTHFL"] == "Y").sum())
     if died:
         assert labels["Death"] == n_pct(died, len(adsl))
     assert any("DCSREAS" in note for note in table.footnotes)
+    assert any("SCRFCRIT" in note for note in table.footnotes)
     listing = disposition_listing(data(reported, adsl=adsl))
     assert "Reason" in listing.columns
     assert not any("not carried" in note for note in listing.footnotes)
+    if n_failed:
+        reason = listing.columns.index("Reason")
+        row = next(r for r in listing.rows if r.label == adsl.loc[failed, "USUBJID"].iloc[0])
+        assert row.cells[reason] == f"Screen failure: criteria not met {first}, {second}"
 
 
 def test_tocilizumab_and_steroid_rows_read_the_adsl_flags(reported):
@@ -108,7 +126,8 @@ def test_mrd_negative_remission_by_dose_level_from_the_registered_outcome(report
         return
     mrd = [e for e in reported.endpoints
            if e["derivation"] in ("mrd_negative_rate", "molecular_remission_rate")]
-    rows = [r for r in table.rows if "MRD-negative" in r.label or "Molecular" in r.label]
+    rows = [r for r in table.rows if ("MRD-negative" in r.label or "Molecular" in r.label)
+            and "per patient" not in r.label]
     ok = [e for e in mrd if e["status"] == "ok"]
     assert len(rows) == len(ok)
     for e, row in zip(ok, rows, strict=True):
@@ -119,4 +138,5 @@ def test_mrd_negative_remission_by_dose_level_from_the_registered_outcome(report
             # the dose-level columns carry the endpoint's own counts
             assert n_pct(v["x"], v["n"]) in row.cells, level
     if not mrd:
-        assert any(re.search("no MRD outcome measure is registered", n) for n in table.footnotes)
+        assert any(re.search("(?i)no MRD outcome measure is registered", n)
+                   for n in table.footnotes)

@@ -10,7 +10,10 @@ ADPP: ``celltrial.stats.nca`` (PKNCA definitions, CLINICAL_REFERENCE.md 5.3; lin
 by default) per subject and analyte over all post-infusion blood samples; time 0 = first
 infusion, also for split infusions. One row per parameter: PARAMCD ``<PPTESTCD>_<analyte>``
 (e.g. ``CMAX_QPCR``) so that qPCR and flow never mix, AVAL the value or NaN with REASON.
-Persistence is TLAST, the last time with a quantifiable level.
+TLAST is the time of the last quantifiable sample, a sampling quantity and not a measure of
+persistence: death, transplant and the end of sampling cut it short while CAR-T cells are still
+detectable. Persistence is the time to loss of detectable CAR-T, estimated by Kaplan-Meier with
+those patients censored (ADTTE ``LOSS*`` rows, ``celltrial.derive.persistence``).
 """
 
 from __future__ import annotations
@@ -46,8 +49,7 @@ NCA_PARAMETERS: tuple[NCAParameter, ...] = (
     NCAParameter("cmax", "CMAX", "Maximum level (Cmax)", False, False),
     NCAParameter("tmax", "TMAX", "Time of maximum level (Tmax)", True, False),
     NCAParameter("clast", "CLST", "Last quantifiable level (Clast)", False, False),
-    NCAParameter("tlast", "TLST", "Persistence: time of last quantifiable level (Tlast)", True,
-                 False),
+    NCAParameter("tlast", "TLST", "Time of last quantifiable level (Tlast)", True, False),
     NCAParameter("auc_0_28", "AUC28", "AUC from day 0 to day 28", False, True),
     NCAParameter("auc_last", "AUCLST", "AUC from day 0 to Tlast", False, True),
 )

@@ -28,10 +28,30 @@ EOSSTT: end-of-study status from DS (COMPLETED, DISCONTINUED) or ONGOING when th
 no disposition yet at the data cut.
 Baseline: the last value on or before day 0 (BBLAST marrow blast %, blood where no marrow;
 BCD7BLST % CD7+ blasts from screening SC ``cd7_blast_pct``; BWEIGHT kg).
+DCSREAS / DCSREASP (ADaM IG 1.3 ADSL, reason for discontinuation from study and its
+specification): the DS DSDECOD and DSTERM of the earliest-dated disposition event other than
+``COMPLETED`` of a subject whose EOSSTT is DISCONTINUED (screen failures included: DCSREAS
+``SCREEN FAILURE``); empty for completed and ongoing subjects. SCRFCRIT: the eligibility
+criteria a screen failure did not meet, the ids of the protocol's criteria named in DSTERM
+(the store writes ``Screen failure: criteria not met I3, E2`` from the virtual patients and
+``...: I3 <finding> (<text>); E2 ...`` from the web screening page; :func:`failed_criteria`).
+PRLINES / PRHSCTFL (prior therapy, ICH E3 11.2 baseline characteristics): the number of prior
+lines of anticancer therapy, CM records of CMCAT ``PRIOR ANTICANCER THERAPY`` starting before
+the first infusion (before consent for a subject never infused), the records starting on the
+same day being one line (a combination regimen; an undated record is one line; project
+convention, no leukaemia consensus defines a line); Y when PR holds an ``ALLOGENEIC HSCT``
+before that day. Both are empty when nothing is recorded: absence of a record is not
+"none" (the virtual patients carry no treatment history).
+DLTTERM / DLTDY / DLTRULE: the event(s) that made the DLT (term and judged grade, by the day
+each met its rule), the study day the first met it and the rules met (``celltrial.derive.dlt``
+adjudication); empty without a DLT. MRDSTAT (added by ``derive_datasets`` through
+:func:`with_mrd_status`): MRD status in remission, the rule of the MRD outcome measures
+(``celltrial.derive.endpoints.mrd_threshold``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -53,7 +73,13 @@ ADSL_COLUMNS = ("STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "DISEASE
                 "TRT01P", "TRT01A", "TRT01AN", "TRTDOSE", "TRTSDT", "TRTSDTM", "ENRLFL",
                 "SAFFL", "DLTEVLFL", "DLTFL", "EFFFL", "BBLAST", "BCD7BLST", "BWEIGHT",
                 "EMDFL", "DTHFL", "DTHDT", "LSTALVDT", "HSCTFL", "HSCTDT", "RFICDT", "EOSSTT",
-                "ITTFL", "TOCIFL", "TOCISTDY", "CORTFL", "CORTSTDY")
+                "ITTFL", "TOCIFL", "TOCISTDY", "CORTFL", "CORTSTDY", "DCSREAS", "DCSREASP",
+                "SCRFCRIT", "PRLINES", "PRHSCTFL", "DLTTERM", "DLTDY", "DLTRULE")
+
+PRIOR_THERAPY_CATEGORY = "PRIOR ANTICANCER THERAPY"
+"""CM CMCAT of the anticancer therapies given before the study (docs/data-model.md)."""
+HSCT_TERM = "ALLOGENEIC HSCT"
+"""PR PRTRT of an allogeneic haematopoietic stem-cell transplant."""
 
 
 def _per_subject(frame: pd.DataFrame, value: pd.Series, how: str) -> pd.Series:
@@ -75,15 +101,35 @@ def _dose_index(protocol: Any) -> dict[str, int]:
     return {level.id: i + 1 for i, level in enumerate(getattr(protocol, "dose_levels", []) or [])}
 
 
-def _dlt_flags(domains: Domains, base: pd.DataFrame, protocol: Any) -> tuple[pd.Series,
-                                                                               pd.Series]:
-    """DLTFL (None when not infused) and DLTEVLFL per subject from the DLT adjudication."""
+def _dlt_flags(domains: Domains, base: pd.DataFrame, protocol: Any) -> dict[str, pd.Series]:
+    """DLTFL (None when not infused), DLTEVLFL and the DLT events (DLTTERM, DLTDY, DLTRULE)
+    per subject from the DLT adjudication (``celltrial.derive.dlt.adjudicate``)."""
     from celltrial.derive.dlt import adjudicate
 
     table = adjudicate(domains, protocol, base).set_index("USUBJID")
-    dltfl = base["USUBJID"].map(table["DLTFL"]).astype(object)
-    evaluable = flag(base["USUBJID"].map(table["DLTEVLFL"]) == "Y")
-    return dltfl.where(dltfl.notna(), None), evaluable
+    subjects = base["USUBJID"]
+    dltfl = subjects.map(table["DLTFL"]).astype(object)
+    events = pd.DataFrame([dlt_events(result) for result in table["RESULT"]],
+                          index=table.index, columns=["DLTTERM", "DLTDY", "DLTRULE"])
+    return {"DLTFL": dltfl.where(dltfl.notna(), None),
+            "DLTEVLFL": flag(subjects.map(table["DLTEVLFL"]) == "Y"),
+            "DLTTERM": subjects.map(events["DLTTERM"]).astype(object),
+            "DLTDY": subjects.map(events["DLTDY"]).astype(float),
+            "DLTRULE": subjects.map(events["DLTRULE"]).astype(object)}
+
+
+def dlt_events(result: Any) -> tuple[str | None, float, str | None]:
+    """(DLTTERM, DLTDY, DLTRULE) of one ``celltrial.clinical.DLTResult``: each DLT event as
+    ``<term> grade <g>`` by the day it met its rule (``; `` between), the first of those days,
+    the rule ids met; (None, NaN, None) without a DLT."""
+    dlts = sorted(result.dlts, key=lambda e: (np.inf if e.met_day is None else e.met_day,
+                                              e.toxicity.term))
+    if not dlts:
+        return None, np.nan, None
+    days = [e.met_day for e in dlts if e.met_day is not None]
+    return ("; ".join(f"{e.toxicity.term} grade {e.grade}" for e in dlts),
+            float(min(days)) if days else np.nan,
+            ", ".join(dict.fromkeys(e.rule_id for e in dlts)))
 
 
 def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
@@ -93,7 +139,7 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
     dm = dm.drop_duplicates("USUBJID").reset_index(drop=True)
     ex = domain(domains, "EX", ("EXSTDTC", "EXDOSE"))
     ex = ex[~(to_number(ex["EXDOSE"]) <= 0)]  # a withheld fraction (EXDOSE 0) is no infusion
-    ds = domain(domains, "DS", ("DSDECOD", "DSSTDTC"))
+    ds = domain(domains, "DS", ("DSDECOD", "DSTERM", "DSSTDTC"))
     subjects = dm["USUBJID"]
 
     ex_start = to_datetime(ex["EXSTDTC"])
@@ -178,13 +224,18 @@ def build_adsl(domains: Domains, protocol: Any) -> pd.DataFrame:
         "RFICDT": to_date(dm["RFICDTC"]),
         "EOSSTT": _end_of_study_status(ds, subjects),
     })
-    adsl["DLTFL"], adsl["DLTEVLFL"] = _dlt_flags(domains, adsl, protocol)
+    for column, values in _dlt_flags(domains, adsl, protocol).items():
+        adsl[column] = values
     adsl["EFFFL"] = flag((adsl["SAFFL"] == "Y") & _efficacy_evaluable(domains, adsl))
     adsl["DLTFL"] = adsl["DLTFL"].where(adsl["SAFFL"] == "Y", None).astype(object)
     adsl["ITTFL"] = flag((adsl["ENRLFL"] == "Y") & _assigned(adsl["ARMCD"], index))
     flags = medication_flags(domains, adsl).set_index("USUBJID")
     for column in ("TOCIFL", "TOCISTDY", "CORTFL", "CORTSTDY"):
         adsl[column] = adsl["USUBJID"].map(flags[column])
+    for column, values in _discontinuation(ds, adsl, protocol).items():
+        adsl[column] = values
+    for column, values in _prior_therapy(domains, adsl).items():
+        adsl[column] = values
     adsl.attrs["efficacy_evaluable"] = str(getattr(getattr(protocol, "options", None),
                                                    "efficacy_evaluable", "") or "")
     return adsl[list(ADSL_COLUMNS)].sort_values(["TRTSDT", "USUBJID"], na_position="last",
@@ -222,3 +273,106 @@ def _efficacy_evaluable(domains: Domains, adsl: pd.DataFrame) -> pd.Series:
     assessed = set(overall.loc[to_date(overall["RSDTC"]) > start, "USUBJID"])
     died = adsl["DTHDT"].notna() & adsl["TRTSDT"].notna()
     return pd.Series(np.asarray(adsl["USUBJID"].isin(assessed) | died), index=adsl.index)
+
+
+def criterion_ids(protocol: Any) -> list[str]:
+    """The ids of the protocol's eligibility criteria, inclusion first."""
+    eligibility = getattr(protocol, "eligibility", None)
+    return [c.id for c in (*getattr(eligibility, "inclusion", ()),
+                           *getattr(eligibility, "exclusion", ()))]
+
+
+NOT_MET = re.compile(r"criteria not met:?", re.IGNORECASE)
+
+
+def failed_criteria(term: object, ids: list[str]) -> str | None:
+    """The criterion ids a screen failure's DSTERM names after ``criteria not met``, in the
+    order written, ``, `` between; None when it names none of ``ids``.
+
+    >>> failed_criteria("Screen failure: criteria not met I3, E2", ["I1", "I3", "E2"])
+    'I3, E2'
+    >>> failed_criteria("Screen failure: criteria not met: I3 ecog = 3 (ECOG 0-2); E2 true "
+    ...                 "(Active infection)", ["I3", "E2"])
+    'I3, E2'
+    >>> failed_criteria("ineligible", ["I1"]) is None
+    True
+    """
+    if not isinstance(term, str):
+        return None
+    found = NOT_MET.split(term, maxsplit=1)
+    if len(found) < 2:
+        return None
+    known = set(ids)
+    named = [part.split()[0] for part in re.split(r"[;,]", found[1]) if part.split()]
+    hits = list(dict.fromkeys(word for word in named if word in known))
+    return ", ".join(hits) or None
+
+
+def _discontinuation(ds: pd.DataFrame, adsl: pd.DataFrame, protocol: Any
+                     ) -> dict[str, pd.Series]:
+    """DCSREAS, DCSREASP and SCRFCRIT (module docstring)."""
+    decod = ds["DSDECOD"].astype(object).where(ds["DSDECOD"].notna(), "").astype(str)
+    stops = ds.assign(DECOD=decod.str.strip().str.upper(), DATE=to_date(ds["DSSTDTC"]))
+    stops = stops[(stops["DECOD"] != "") & (stops["DECOD"] != "COMPLETED")]
+    first = stops.sort_values("DATE", na_position="last", kind="stable").drop_duplicates(
+        "USUBJID").set_index("USUBJID")
+    stopped = adsl["EOSSTT"] == "DISCONTINUED"
+    reason = adsl["USUBJID"].map(first["DECOD"]).where(stopped)
+    term = adsl["USUBJID"].map(first["DSTERM"]).where(stopped)
+    ids = criterion_ids(protocol)
+    criteria = pd.Series([failed_criteria(t, ids) if r == "SCREEN FAILURE" else None
+                          for r, t in zip(reason, term, strict=True)], index=adsl.index,
+                         dtype=object)
+    return {"DCSREAS": reason.astype(object).where(reason.notna(), None),
+            "DCSREASP": term.astype(object).where(term.notna(), None),
+            "SCRFCRIT": criteria}
+
+
+def _prior_therapy(domains: Domains, adsl: pd.DataFrame) -> dict[str, pd.Series]:
+    """PRLINES and PRHSCTFL (module docstring): before the first infusion, else consent."""
+    start = adsl["TRTSDT"].fillna(adsl["RFICDT"])
+    before = pd.Series(pd.to_datetime(start).astype("datetime64[us]").to_numpy(),
+                       index=adsl["USUBJID"].to_numpy())
+    cm = domain(domains, "CM", ("CMCAT", "CMTRT", "CMSTDTC"))
+    prior = cm[cm["CMCAT"].astype(str).str.strip().str.upper() == PRIOR_THERAPY_CATEGORY]
+    when = to_date(prior["CMSTDTC"])
+    limit = lookup(prior["USUBJID"], before)
+    prior = prior.assign(DATE=when)[when.isna() | limit.isna() | (when < limit)]
+    dated = prior[prior["DATE"].notna()].groupby("USUBJID")["DATE"].nunique()
+    undated = prior[prior["DATE"].isna()].groupby("USUBJID").size()
+    lines = dated.add(undated, fill_value=0)
+    pr = domain(domains, "PR", ("PRTRT", "PRSTDTC"))
+    hsct = pr[pr["PRTRT"].astype(str).str.strip().str.upper() == HSCT_TERM]
+    hsct_date = to_date(hsct["PRSTDTC"])
+    earlier = hsct[(hsct_date < lookup(hsct["USUBJID"], before)).to_numpy()]
+    subjects = adsl["USUBJID"]
+    return {"PRLINES": subjects.map(lines).astype(float),
+            "PRHSCTFL": pd.Series(np.where(subjects.isin(earlier["USUBJID"]), "Y", None),
+                                  index=adsl.index, dtype=object)}
+
+
+def with_mrd_status(adsl: pd.DataFrame, adrs: pd.DataFrame, adlb: pd.DataFrame
+                    ) -> pd.DataFrame:
+    """ADSL with MRDSTAT: per infused subject in remission (CR/CRh/CRi), ``NEGATIVE`` when an
+    MRD result (ADLB PARAMCD MRD, flow or qPCR) from 7 days before the first remission on is
+    below the disease's threshold (``endpoints.mrd_threshold``: 0.1% AML/MPAL, ELN MRD working
+    party 2021; 0.01% ALL/LBL), ``POSITIVE`` when its results there are all at or above it;
+    empty without a remission or without such a result (not recorded). The same rule as the
+    MRD outcome measures, over the whole follow-up instead of a time frame."""
+    from celltrial.derive.adrs import REMISSION, first_day_in
+    from celltrial.derive.endpoints import mrd_threshold
+
+    out = adsl.copy()
+    status = pd.Series(None, index=out.index, dtype=object)
+    if adlb is not None and len(adlb) and "PARAMCD" in adlb.columns and len(adrs):
+        remission = first_day_in(adrs, REMISSION)
+        mrd = adlb[(adlb["PARAMCD"] == "MRD") & adlb["AVAL"].notna() & (adlb["ADY"] > 0)
+                   & adlb["USUBJID"].isin(remission.index)]
+        mrd = mrd[mrd["ADY"] >= mrd["USUBJID"].map(remission) - 7]
+        if len(mrd):
+            disease = out.set_index("USUBJID")["DISEASE"]
+            threshold = mrd["USUBJID"].map(lambda u: mrd_threshold(disease.get(u), {}))
+            negative = (mrd["AVAL"] < threshold).groupby(mrd["USUBJID"]).any()
+            status = out["USUBJID"].map(negative.map({True: "NEGATIVE", False: "POSITIVE"}))
+    out["MRDSTAT"] = status.astype(object).where(status.notna(), None)
+    return out

@@ -3,7 +3,8 @@
 ``analyze(domains, protocol)`` is pure (frames in, datasets and results out);
 ``write_analysis(analysis, out_dir)`` writes every dataset as ``<name>.parquet`` and
 ``<name>.csv``, ``endpoints.json`` (``{"study", "protocol_version", "options",
-"endpoints": [...]}``, one entry per protocol endpoint) and ``summary.md``.
+"endpoints": [...]}``, one entry per protocol endpoint, with ``rp2d``, ``cd7_safety`` and
+``persistence``) and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -17,22 +18,24 @@ from typing import Any
 import pandas as pd
 
 from celltrial.derive.adae import build_adae
+from celltrial.derive.adex import build_adex
 from celltrial.derive.adis import build_adis
 from celltrial.derive.adlb import build_adlb
 from celltrial.derive.adpc import build_adpc, build_adpp
 from celltrial.derive.adrs import build_adrs
-from celltrial.derive.adsl import build_adsl
+from celltrial.derive.adsl import build_adsl, with_mrd_status
 from celltrial.derive.adtte import build_adtte, options_of
 from celltrial.derive.adtox import (
     CD7_NEGATIVE_AT_OR_BELOW_PCT, GVHD_TERM, build_adtox, cd7_at_relapse, gvhd_incidence,
     infection_density_by_window, with_icaht,
 )
 from celltrial.derive.endpoints import EndpointResult, compute_endpoints
-from celltrial.derive.persistence import build_persistence
+from celltrial.derive.persistence import EVENT_TYPES, build_persistence, never_quantifiable
 from celltrial.derive.timeline import Domains
 from celltrial.store.spreadsheet import neutralise_frame
 
-DATASET_ORDER = ("adsl", "adae", "adrs", "adtte", "adpc", "adpp", "adlb", "adis", "adtox")
+DATASET_ORDER = ("adsl", "adae", "adrs", "adtte", "adpc", "adpp", "adlb", "adis", "adtox",
+                 "adex")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Analysis:
     cd7_safety: dict[str, Any] | None = None
     """:func:`cd7_safety` of the datasets and the protocol (None: computed from the datasets
     when written, without the protocol's product origin)."""
+    persistence: dict[str, Any] | None = None
+    """:func:`persistence_summary` of the datasets (None: computed when written)."""
 
 
 def recommend_phase2_dose(protocol: Any, datasets: dict[str, pd.DataFrame]
@@ -83,16 +88,20 @@ def derive_datasets(domains: Domains, protocol: Any) -> dict[str, pd.DataFrame]:
     persistence = build_persistence(adpc, adsl)
     if len(persistence):  # time to loss of detectable CAR-T: LOSSQPCR, LOSSABS, LOSSPCT
         adtte = pd.concat([adtte, persistence], ignore_index=True)
+    adlb = build_adlb(domains, adsl)
+    full = with_mrd_status(with_icaht(adsl, adtox, cd7_at_relapse(domains, adsl, adrs)),
+                           adrs, adlb)
     return {
-        "adsl": with_icaht(adsl, adtox, cd7_at_relapse(domains, adsl, adrs)),
+        "adsl": full,
         "adae": build_adae(domains, adsl),
         "adrs": adrs,
         "adtte": adtte,
         "adpc": adpc,
         "adpp": build_adpp(adpc),
-        "adlb": build_adlb(domains, adsl),
+        "adlb": adlb,
         "adis": build_adis(domains, adsl),
         "adtox": adtox,
+        "adex": build_adex(domains, adsl, protocol),
     }
 
 
@@ -110,6 +119,7 @@ def analyze(domains: Domains, protocol: Any) -> Analysis:
         protocol_version=str(getattr(protocol, "version", "")),
         rp2d=recommend_phase2_dose(protocol, datasets),
         cd7_safety=cd7_safety(datasets, protocol),
+        persistence=persistence_summary(datasets),
     )
 
 
@@ -231,6 +241,59 @@ def cd7_safety(datasets: dict[str, pd.DataFrame], protocol: Any = None) -> dict[
     return out
 
 
+def _km(rows: pd.DataFrame) -> dict[str, Any]:
+    """n, events, median and its log-type 95% CI (None where not reached / not estimable) of
+    Kaplan-Meier on ADTTE-shaped rows (``celltrial.stats.kaplan_meier``, R survfit rules)."""
+    from celltrial.stats import kaplan_meier
+
+    fit = kaplan_meier(rows["AVAL"].to_numpy(float), (rows["CNSR"] == 0).to_numpy(int),
+                       conf_type="log")
+
+    def finite(value: float) -> float | None:
+        return float(value) if math.isfinite(value) else None
+
+    lo, hi = (float(v) for v in fit.median_ci)
+    return {"n": len(rows), "events": int((rows["CNSR"] == 0).sum()),
+            "median": finite(float(fit.median)), "median_ci": [finite(lo), finite(hi)]}
+
+
+def _censoring(rows: pd.DataFrame) -> dict[str, int]:
+    """Censored rows per reason (EVNTDESC of ``persistence.EVENT_TYPES``), every reason listed."""
+    censored = rows.loc[rows["CNSR"] == 1, "EVNTTYPE"].astype(int)
+    return {EVENT_TYPES[k]: int((censored == k).sum()) for k in sorted(EVENT_TYPES) if k != 1}
+
+
+PERSISTENCE_ANALYTES = ("CARTQPCR", "CARTABS", "CARTPCT")
+"""The analytes of ``celltrial.derive.persistence`` in report order: the CAR transgene by
+qPCR first (the registered kinetics measure of the shipped protocols), then flow."""
+
+
+def persistence_summary(datasets: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Persistence of CAR-T cells as time to loss of detectable CAR-T, per analyte, whether
+    or not an outcome measure asks for it: the Kaplan-Meier median with its log-type 95% CI
+    of the ADTTE ``LOSS*`` rows (``celltrial.derive.persistence``: the loss is the first BLQ
+    sample after the last quantifiable one; death and allogeneic HSCT while detectable are
+    censored at the last quantifiable sample, samples after HSCT not read), overall and per
+    dose level, the censoring reasons (EVNTDESC) and the infused patients sampled but never
+    quantifiable (not in the set). Empty when nobody has a quantifiable sample."""
+    adtte, adpc, adsl = datasets.get("adtte"), datasets.get("adpc"), datasets["adsl"]
+    if adtte is None or adtte.empty or "ANALYTE" not in adtte.columns:
+        return {}
+    out: dict[str, Any] = {}
+    for analyte in PERSISTENCE_ANALYTES:
+        rows = adtte[(adtte["ANALYTE"] == analyte) & adtte["PARAMCD"].astype(str)
+                     .str.startswith("LOSS") & adtte["AVAL"].notna()]
+        if rows.empty:
+            continue
+        by_level = {str(level): {**_km(g), "censoring": _censoring(g)} for level, g in
+                    rows.sort_values("TRT01AN").groupby("TRT01A", sort=False)}
+        out[analyte] = {"paramcd": str(rows["PARAMCD"].iloc[0]), **_km(rows),
+                        "censoring": _censoring(rows), "by_dose_level": by_level,
+                        "never_quantifiable": never_quantifiable(adpc, adsl, analyte, rows)
+                        if adpc is not None else 0}
+    return out
+
+
 def cd7_safety_lines(summary: dict[str, Any]) -> list[str]:
     """The summary.md section of :func:`cd7_safety`."""
     if not summary:
@@ -298,7 +361,9 @@ def write_analysis(analysis: Analysis, out_dir: Path) -> list[Path]:
                "endpoints": [r.to_dict() for r in analysis.endpoints],
                "rp2d": analysis.rp2d,
                "cd7_safety": analysis.cd7_safety if analysis.cd7_safety is not None
-               else cd7_safety(analysis.datasets)}
+               else cd7_safety(analysis.datasets),
+               "persistence": analysis.persistence if analysis.persistence is not None
+               else persistence_summary(analysis.datasets)}
     endpoints_file = out_dir / "endpoints.json"
     endpoints_file.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     summary_file = out_dir / "summary.md"

@@ -92,6 +92,10 @@ class ReportData:
     data_note: str = ""
     rp2d: dict[str, Any] | None = None
     """The recommended phase II dose the analysis wrote (``endpoints.json`` "rp2d")."""
+    persistence: dict[str, Any] | None = None
+    """Time to loss of detectable CAR-T per analyte, Kaplan-Meier (``endpoints.json``
+    "persistence", ``celltrial.derive.analysis.persistence_summary``); None when the analysis
+    wrote none."""
     _levels: list[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -101,9 +105,10 @@ class ReportData:
         path = Path(analysis_dir) / "escalation.json"
         escalation = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
         payload = Path(analysis_dir) / "endpoints.json"
-        rp2d = (json.loads(payload.read_text(encoding="utf-8")).get("rp2d")
-                if payload.exists() else None)
-        return cls(protocol, datasets, endpoints, escalation, simulated, data_note, rp2d)
+        written = json.loads(payload.read_text(encoding="utf-8")) if payload.exists() else {}
+        written = written if isinstance(written, dict) else {}
+        return cls(protocol, datasets, endpoints, escalation, simulated, data_note,
+                   written.get("rp2d"), written.get("persistence"))
 
     def ds(self, name: str) -> pd.DataFrame:
         """A dataset by lower-case name; an empty frame when it was not written."""

@@ -263,6 +263,18 @@ def duration_of_response(ds: Datasets, fig: Any) -> str | None:
                      "Days after first response")
 
 
+def persistence(ds: Datasets, fig: Any) -> str | None:
+    """Kaplan-Meier of the time to loss of detectable CAR transgene by qPCR (ADTTE LOSSQPCR,
+    ``celltrial.derive.persistence``: death and HSCT while detectable censored), all patients
+    and by dose level, with numbers at risk."""
+    adtte = ds.get("adtte")
+    if adtte is None or adtte.empty:
+        return "no ADTTE dataset"
+    if not ((adtte["PARAMCD"] == "LOSSQPCR") & adtte["AVAL"].notna()).any():
+        return "no LOSSQPCR records (no infused patient with a quantifiable qPCR sample)"
+    return _survival(ds, fig, "LOSSQPCR", "Probability CAR transgene detectable")
+
+
 def cumulative_incidence_relapse(ds: Datasets, fig: Any) -> str | None:
     """Cumulative incidence of relapse with death in remission as competing risk (ADTTE CIR)."""
     from celltrial.stats import cumulative_incidence
@@ -382,6 +394,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("dor", "Duration of response (Kaplan-Meier)", ("adtte",), duration_of_response, 3.6),
     FigureSpec("cir", "Cumulative incidence of relapse (death in remission competing)",
                ("adtte",), cumulative_incidence_relapse, 2.8),
+    FigureSpec("persistence", "Persistence: time to loss of detectable CAR transgene (qPCR, "
+               "Kaplan-Meier)", ("adtte",), persistence, 3.6),
     FigureSpec("kinetics_qpcr", "CAR-T expansion and persistence (qPCR)", ("adpc",),
                kinetics_qpcr, 3.6, 0.8),
     FigureSpec("kinetics_flow", "CAR-T expansion and persistence (flow cytometry)", ("adpc",),

@@ -7,9 +7,11 @@ One row per patient (or per adverse event), read from the analysis datasets as t
   the reason, ADaM IG ADSL ``DCSREAS``, where the dataset carries it);
 - Listing 16.2.4, demographic and baseline data of the infused patients (ADSL);
 - Listing 16.2.5, dosing: planned and actual CAR-T cells/kg per patient (ADSL ``TRTDOSE``
-  against the protocol's dose level);
+  against the protocol's dose level), the split fractions given, withheld (hold rule) or not
+  recorded and the bags (ADEX);
 - Listing 16.2.6, individual efficacy response data: best overall response (ADRS ``BOR``),
-  overall survival and progression-free survival times with their censoring (ADTTE);
+  MRD status in remission (ADSL ``MRDSTAT``), overall survival and progression-free survival
+  times with their censoring (ADTTE);
 - Listing 16.2.7, adverse events by patient (ADAE, treatment-emergent): term, grade, onset
   and end day, duration, seriousness, relationship, outcome.
 
@@ -76,7 +78,7 @@ def disposition_listing(rd: ReportData) -> CsrTable:
         death = ("-" if is_missing(r.DTHDT) else
                  _day(r.TRTSDT, r.DTHDT) if infused else _date(r.DTHDT))
         hsct = "-" if r.HSCTFL != "Y" else _day(r.TRTSDT, r.HSCTDT)
-        reason = (_text(getattr(r, "DCSREAS")),) if has_reason else ()
+        reason = (_reason(r),) if has_reason else ()
         rows.append(Row(str(r.USUBJID), (
             _text(r.TRT01A) if infused else "-", _date(r.RFICDT), _date(r.TRTSDT),
             _text(r.DLTEVLFL, YES_NO) if infused else "-",
@@ -92,6 +94,23 @@ def disposition_listing(rd: ReportData) -> CsrTable:
     return _listing("16.2.1", "Disposition of every screened patient",
                     f"Population: all screened patients, N = {len(adsl)}", "Patient", columns,
                     rows, tuple(notes), empty="No patient was screened by the data cut-off.")
+
+
+def _reason(r: Any) -> str:
+    """The reason of a discontinued patient: ADSL DCSREAS, then the failed screening criteria
+    (SCRFCRIT) or the recorded wording (DCSREASP) where it adds to it."""
+    if is_missing(getattr(r, "DCSREAS", None)) or str(r.DCSREAS) == "":
+        return "-"
+    from celltrial.report.sections import reason_text
+
+    text = reason_text(r.DCSREAS)
+    criteria = getattr(r, "SCRFCRIT", None)
+    detail = getattr(r, "DCSREASP", None)
+    if not is_missing(criteria) and criteria:
+        return f"{text}: criteria not met {criteria}"
+    if not is_missing(detail) and detail and str(detail).strip().lower() != text.lower():
+        return f"{text}: {detail}"
+    return text
 
 
 def demographics_listing(rd: ReportData) -> CsrTable:
@@ -112,24 +131,49 @@ def _population(rd: ReportData) -> str:
     return f"Population: safety set (patients who received any CAR-T cells), N = {len(rd.safety)}"
 
 
+def _fractions_text(fractions: pd.DataFrame) -> tuple[str, str, str]:
+    """(given/planned, withheld with the rule or not recorded, bags) of one patient's ADEX."""
+    given = fractions[fractions["FRSTAT"] == "GIVEN"]
+    others = []
+    for r in fractions[fractions["FRSTAT"] != "GIVEN"].itertuples():
+        if r.FRSTAT == "WITHHELD":
+            rule = "" if is_missing(r.HOLDRL) or not r.HOLDRL else f" ({r.HOLDRL})"
+            others.append(f"{num(r.EXFRACN)} withheld{rule}")
+        else:
+            others.append(f"{num(r.EXFRACN)} not recorded")
+    bags = given["EXBAGN"].dropna()
+    return (f"{len(given)}/{len(fractions)}", "; ".join(others) or "-",
+            num(bags.sum()) if len(bags) else "-")
+
+
 def exposure_listing(rd: ReportData) -> CsrTable:
-    """Listing 16.2.5: planned and actual dose per infused patient."""
+    """Listing 16.2.5: planned and actual dose per infused patient, with the split fractions
+    given, withheld (and the hold rule) and the bags where ADEX carries them."""
     planned = {d.id: d.cells_per_kg for d in rd.protocol.intervention.dose_levels}
     tol = rd.protocol.intervention.dose_tolerance
+    has_adex = "adex" in rd.datasets
+    adex = rd.ds("adex")
+    per_subject = dict(tuple(adex.groupby("USUBJID"))) if len(adex) else {}
     rows = []
     for r in rd.safety.sort_values("USUBJID").itertuples():
         plan = planned.get(str(r.TRT01A))
         ratio = r.TRTDOSE / plan if plan and not is_missing(r.TRTDOSE) else None
         outside = "-" if ratio is None else ("yes" if abs(ratio - 1) > tol else "no")
+        split = (_fractions_text(per_subject[r.USUBJID]) if r.USUBJID in per_subject
+                 else ("-", "-", "-")) if has_adex else ()
         rows.append(Row(str(r.USUBJID), (_text(r.TRT01A), _date(r.TRTSDT), num(plan),
-                                         num(r.TRTDOSE), num(ratio), outside)))
+                                         num(r.TRTDOSE), num(ratio), outside, *split)))
+    notes = ["Actual total: the sum of the fractions given (ADSL TRTDOSE)."]
+    notes.append("Fractions: given / planned, the others withheld (hold rule) or not recorded, "
+                 "and the bags infused (ADEX)." if has_adex else
+                 "Fractions given or withheld, with the hold rule applied, and bags are "
+                 "recorded in EX and not carried by the analysis datasets.")
     return _listing("16.2.5", "Dosing: planned and actual CAR-T cells/kg", _population(rd),
                     "Patient", ("Dose level", "First infusion", "Planned (cells/kg)",
                                 "Actual total (cells/kg)", "Actual / planned",
-                                f"Outside +/-{100 * tol:.0f}%"), rows,
-                    ("Actual total: the sum of the fractions given (ADSL TRTDOSE).",
-                     "Fractions given or withheld, with the hold rule applied, and bags are "
-                     "recorded in EX and not carried by the analysis datasets."))
+                                f"Outside +/-{100 * tol:.0f}%",
+                                *(("Fractions given", "Fractions not given", "Bags")
+                                  if has_adex else ())), rows, tuple(notes))
 
 
 def efficacy_listing(rd: ReportData) -> CsrTable:
@@ -146,16 +190,27 @@ def efficacy_listing(rd: ReportData) -> CsrTable:
                 for r in d.itertuples() if not is_missing(r.AVAL)}
 
     os_, pfs = tte("OS"), tte("PFS")
+    has_mrd = "MRDSTAT" in rd.adsl
     rows = [Row(str(r.USUBJID), (_text(r.TRT01A), _text(r.EFFFL, YES_NO),
-                                 _text(bor.get(r.USUBJID)), os_.get(str(r.USUBJID), "-"),
-                                 pfs.get(str(r.USUBJID), "-")))
+                                 _text(bor.get(r.USUBJID)),
+                                 *((_text(r.MRDSTAT, MRD_STATUS),) if has_mrd else ()),
+                                 os_.get(str(r.USUBJID), "-"), pfs.get(str(r.USUBJID), "-")))
             for r in rd.safety.sort_values("USUBJID").itertuples()]
+    notes = ["Best overall response: ADRS PARAMCD BOR (ELN 2022 / NCCN ALL categories); '-' "
+             "where no post-infusion assessment.",
+             "Times from the first infusion (ADTTE), event or censored."]
+    if has_mrd:
+        notes.append("MRD in remission (ADSL MRDSTAT): negative below 0.1% (AML/MPAL) or "
+                     "0.01% (ALL/LBL) from 7 days before the first CR/CRh/CRi on; '-' without "
+                     "a remission or an MRD result.")
     return _listing("16.2.6", "Individual efficacy response data", _population(rd), "Patient",
                     ("Dose level", "Efficacy-evaluable", "Best overall response",
+                     *(("MRD in remission",) if has_mrd else ()),
                      "Overall survival, days", "Progression-free survival, days"), rows,
-                    ("Best overall response: ADRS PARAMCD BOR (ELN 2022 / NCCN ALL "
-                     "categories); '-' where no post-infusion assessment.",
-                     "Times from the first infusion (ADTTE), event or censored."))
+                    tuple(notes))
+
+
+MRD_STATUS = {"NEGATIVE": "negative", "POSITIVE": "positive"}
 
 
 def adverse_event_listing(rd: ReportData) -> CsrTable:

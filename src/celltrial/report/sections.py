@@ -27,7 +27,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from celltrial.report.csr import NE, CsrTable, Row, column, est_ci, median_range, n_pct, num
+from celltrial.report.csr import (
+    NE, CsrTable, Row, column, est_ci, is_missing, median_range, n_pct, num,
+)
 from celltrial.report.committee import committee_blocks
 from celltrial.report.data import ReportData, assumptions
 
@@ -63,8 +65,8 @@ def P(text: str) -> Block:
 
 
 #: tables whose cells are text (left-aligned); the others hold numbers, centred
-TEXT_TABLES = frozenset({"9.1", "9.2", "9.3", "9.4", "9.5", "9.6", "12.1", "14.2.2", "14.2.3",
-                         "14.3.5", "14.5.1"})
+TEXT_TABLES = frozenset({"9.1", "9.2", "9.3", "9.4", "9.5", "9.6", "12.1", "12.5", "14.2.2",
+                         "14.2.3", "14.3.5", "14.5.1"})
 
 
 def T(table: CsrTable) -> Block:
@@ -119,7 +121,7 @@ CYTOPENIAS = ("Anemia", "Platelet count decreased", "Neutrophil count decreased"
 #: geometric mean (CV%) for exposure, median (range) for times)
 NCA_ROWS: tuple[tuple[str, str, str], ...] = (
     ("CMAX", "Cmax", "geo"), ("AUC28", "AUC0-28d", "geo"), ("TMAX", "Tmax (day)", "median"),
-    ("TLST", "Tlast (day)", "median"), ("CLST", "Clast", "geo"),
+    ("TLST", "Tlast, last quantifiable sample (day)", "median"), ("CLST", "Clast", "geo"),
 )
 ANALYTES: dict[str, str] = {"QPCR": "CAR transgene by qPCR",
                             "PCT": "CAR+ T cells by flow (% of CD3+)",
@@ -230,8 +232,57 @@ def protocol_summary(rd: ReportData) -> list[Block]:
 
 # --- 10 / 14.1: disposition, demographics, exposure --------------------------------------------
 
+def criterion_label(rd: ReportData, criterion: str) -> str:
+    """``I3: <wording>`` of a protocol eligibility criterion, the wording cut at a word
+    boundary after 70 characters; the id alone when the protocol has no such criterion."""
+    eligibility = rd.protocol.eligibility
+    for c in (*eligibility.inclusion, *eligibility.exclusion):
+        if c.id == criterion:
+            text = " ".join(str(c.text).split()).rstrip(".")
+            if len(text) > 70:
+                text = text[:70].rsplit(" ", 1)[0] + " ..."
+            kind = "inclusion" if c in eligibility.inclusion else "exclusion"
+            return f"{c.id} ({kind}): {text}"
+    return criterion
+
+
+def reason_text(value: Any) -> str:
+    """A DS reason as printed: ``LOST TO FOLLOW-UP`` -> ``Lost to follow-up``."""
+    text = str(value).strip()
+    return text[:1].upper() + text[1:].lower() if text.isupper() else text
+
+
+def _screen_failure_rows(rd: ReportData, failed: pd.DataFrame, screened: int) -> list[Row]:
+    """Screen failures by the criterion not met (ADSL SCRFCRIT; a patient failing two
+    criteria counts under each), else by reason (ADSL DCSREASP)."""
+    rows: list[Row] = []
+    if "SCRFCRIT" in failed:
+        named = failed["SCRFCRIT"].dropna().astype(str)
+        counts: dict[str, int] = {}
+        for ids in named:
+            for criterion in (c.strip() for c in ids.split(",") if c.strip()):
+                counts[criterion] = counts.get(criterion, 0) + 1
+        order = [c.id for c in (*rd.protocol.eligibility.inclusion,
+                                *rd.protocol.eligibility.exclusion)]
+        for criterion in sorted(counts, key=lambda c: (order.index(c) if c in order
+                                                       else len(order), c)):
+            rows.append(Row(criterion_label(rd, criterion),
+                            (n_pct(counts[criterion], screened),), 2))
+        unnamed = failed[failed["SCRFCRIT"].isna()]
+        if len(unnamed):
+            rows.append(Row("No criterion named in the record", (n_pct(len(unnamed),
+                                                                      screened),), 2))
+    elif "DCSREAS" in failed:
+        reason = failed["DCSREAS"].fillna("reason not recorded").astype(str)
+        for text, count in reason.value_counts().sort_index().items():
+            rows.append(Row(text, (n_pct(int(count), screened),), 2))
+    return rows
+
+
 def disposition(rd: ReportData) -> list[Block]:
-    """CONSORT-style flow (Schulz et al. 2010, CONSORT flow diagram) from ADSL flags."""
+    """CONSORT-style flow (Schulz et al. 2010, CONSORT flow diagram) from ADSL flags; screen
+    failures by the eligibility criterion not met (ADSL SCRFCRIT), discontinuations by reason
+    (ADaM IG ADSL DCSREAS)."""
     adsl = rd.adsl
     screened = len(adsl)
     if screened == 0:
@@ -243,18 +294,21 @@ def disposition(rd: ReportData) -> list[Block]:
     enrolled = adsl["ENRLFL"] == "Y"
     infused = adsl["SAFFL"] == "Y"
     has_reason = "DCSREAS" in adsl
-    reason = adsl["DCSREAS"].fillna("reason not recorded").astype(str) if has_reason else None
+    reason = (adsl["DCSREAS"].map(reason_text, na_action="ignore")
+              .fillna("Reason not recorded").astype(str) if has_reason else None)
     rows = [Row("Screened", (str(screened),)),
-            Row("Failed screening", (n_pct(n(~enrolled), screened),), 1)]
-    if reason is not None:
-        for text, count in reason[~enrolled].value_counts().sort_index().items():
-            rows.append(Row(text, (n_pct(int(count), screened),), 2))
-    rows.append(Row("Enrolled", (n_pct(n(enrolled), screened),)))
+            Row("Failed screening", (n_pct(n(~enrolled), screened),), 1),
+            *_screen_failure_rows(rd, adsl[~enrolled], screened),
+            Row("Enrolled", (n_pct(n(enrolled), screened),))]
     if "ITTFL" in adsl:  # ICH E9 intention-to-treat set, where derived
         rows.append(Row("Intention-to-treat set (assigned a dose level)",
                         (n_pct(n(adsl["ITTFL"] == "Y"), screened),), 1))
-    rows += [Row("Enrolled, not infused", (n_pct(n(enrolled & ~infused), screened),), 1),
-             Row("Infused (safety set)", (n_pct(n(infused), screened),)),
+    rows += [Row("Enrolled, not infused", (n_pct(n(enrolled & ~infused), screened),), 1)]
+    if reason is not None:
+        not_infused = enrolled & ~infused & (adsl["EOSSTT"] == "DISCONTINUED")
+        for text, count in reason[not_infused].value_counts().sort_index().items():
+            rows.append(Row(text, (n_pct(int(count), screened),), 2))
+    rows += [Row("Infused (safety set)", (n_pct(n(infused), screened),)),
              Row("DLT-evaluable", (n_pct(n(adsl["DLTEVLFL"] == "Y"), screened),), 1),
              Row("Efficacy-evaluable", (n_pct(n(adsl["EFFFL"] == "Y"), screened),), 1)]
     status = adsl["EOSSTT"].fillna("NOT RECORDED").astype(str).str.upper()
@@ -273,18 +327,22 @@ def disposition(rd: ReportData) -> list[Block]:
             rows.append(Row("Alive (reason not carried by ADSL)",
                             (n_pct(n(at & ~died), screened),), 2))
     rows.append(Row("Died (any status)", (n_pct(n(infused & died), screened),), 1))
+    notes = ["Percentages of all screened patients."]
+    if "SCRFCRIT" in adsl:
+        notes.append("Screen failures by the eligibility criterion not met, as the screening "
+                     "record names it (ADSL SCRFCRIT); a patient failing several criteria is "
+                     "counted under each.")
+    notes.append("Discontinuation reasons: the disposition event ending participation (ADSL "
+                 "DCSREAS, ADaM IG reason for discontinuation from study)." if has_reason else
+                 "Screen-failure and discontinuation reasons (SDTM DS DSTERM) are not carried "
+                 "by the analysis datasets (ADSL has no DCSREAS): only deaths are told apart.")
+    notes.append("Per patient: Listing 16.2.1.")
     blocks = [P(f"{screened} patients were screened, {n(enrolled)} enrolled and {n(infused)} "
                 "received CAR-T cells by the data cut-off." + ("" if n(infused) else
                                                                 " " + NO_INFUSED)),
               T(CsrTable("14.1.1", "Patient disposition", f"Population: all screened patients, "
                          f"N = {screened}", "", (column("All patients", screened),), tuple(rows),
-                         footnotes=("Percentages of all screened patients.",
-                                    "Reasons: ADSL DCSREAS (ADaM IG, reason for "
-                                    "discontinuation from study)." if has_reason else
-                                    "Screen-failure and discontinuation reasons (SDTM DS "
-                                    "DSTERM) are not carried by the analysis datasets (ADSL "
-                                    "has no DCSREAS): only deaths are told apart.",
-                                    "Per patient: Listing 16.2.1.")))]
+                         footnotes=tuple(notes)))]
     if n(infused):
         groups, cols = _columns(rd)
         by = [Row("Infused", tuple(str(len(g)) for _, g in groups)),
@@ -333,15 +391,48 @@ def demographics(rd: ReportData) -> list[Block]:
     cont("Marrow blasts at baseline", "BBLAST", "%")
     cont("CD7+ blasts at screening", "BCD7BLST", "% of blasts")
     cat("Extramedullary disease at baseline", "EMDFL", {"Y": "Yes", "N": "No"})
+    notes = ["n (%) of the column N; median (min, max)."]
+    rows += _prior_therapy_rows(rd, groups, notes)
     return [T(CsrTable("14.1.3", "Demographic and baseline characteristics", _pop(rd), "", cols,
-                       tuple(rows), footnotes=(
-                           "n (%) of the column N; median (min, max).",
-                           "Prior lines of therapy and prior transplant are not collected in "
-                           "the analysis datasets of this study.")))]
+                       tuple(rows), footnotes=tuple(notes)))]
+
+
+NOT_COLLECTED = "not collected"
+
+
+def _prior_therapy_rows(rd: ReportData, groups: Groups, notes: list[str]) -> list[Row]:
+    """Prior lines of anticancer therapy and prior allogeneic HSCT (ADSL PRLINES, PRHSCTFL);
+    "not collected" in every column when the study recorded neither for anybody."""
+    s = rd.safety
+    lines = s["PRLINES"] if "PRLINES" in s else pd.Series(np.nan, index=s.index)
+    hsct = s["PRHSCTFL"] if "PRHSCTFL" in s else pd.Series(None, index=s.index, dtype=object)
+    if lines.notna().any() or (hsct == "Y").any():
+        rows = [Row("Prior lines of anticancer therapy", (), 0, True),
+                Row("n (recorded)", tuple(str(int(lines[g.index].notna().sum()))
+                                          for _, g in groups), 1),
+                Row("Median (min, max)", tuple(median_range(lines[g.index]) for _, g in groups),
+                    1),
+                Row("Prior allogeneic HSCT", (), 0, True),
+                _count_row("Yes", groups, set(s.loc[hsct == "Y", "USUBJID"])),
+                _count_row("None recorded", groups, set(s.loc[hsct != "Y", "USUBJID"]))]
+        notes.append("Prior lines: CM records of prior anticancer therapy before the first "
+                     "infusion, those starting on the same day one line (ADSL PRLINES); prior "
+                     "allogeneic HSCT: PR records before it (ADSL PRHSCTFL). A patient without "
+                     "such records is counted as none recorded, not as none.")
+        return rows
+    cells = tuple(NOT_COLLECTED for _ in groups)
+    notes.append("Prior lines of therapy and prior allogeneic HSCT: not collected in this "
+                 "study (no prior anticancer therapy in CM and no transplant before the "
+                 "infusion in PR for any patient)" + (
+                     "; the virtual patients carry no treatment history." if rd.simulated
+                     else "."))
+    return [Row("Prior lines of anticancer therapy", cells),
+            Row("Prior allogeneic HSCT", cells)]
 
 
 def exposure(rd: ReportData) -> list[Block]:
-    """Planned vs actual dose (cells/kg) by dose level (ICH E3 12.1, extent of exposure)."""
+    """Planned vs actual dose (cells/kg) by dose level (ICH E3 12.1, extent of exposure), and
+    each split fraction given or withheld with the hold rule and the bags (ADEX)."""
     s = rd.safety
     if s.empty:
         return [T(_empty("14.1.4", "Extent of exposure", _pop(rd)))]
@@ -360,10 +451,72 @@ def exposure(rd: ReportData) -> list[Block]:
     rows.append(_count_row(f"Outside the +/-{100 * tol:.0f}% dose tolerance", groups, outside))
     split = ", ".join(f"day {f.day}: {100 * f.fraction:.0f}%"
                       for f in rd.protocol.intervention.split)
-    return [T(CsrTable("14.1.4", "Extent of exposure", _pop(rd), "", cols, tuple(rows),
-                       footnotes=(f"Planned split schedule: {split}.",
-                                  "Fractions given or withheld and the number of bags are "
-                                  "recorded in EX and not carried by the analysis datasets.")))]
+    notes = [f"Planned split schedule: {split}.",
+             "Actual total: the sum of the fractions given (ADSL TRTDOSE).",
+             "Fractions given and withheld, with the hold rule and the bags: Table 14.1.5."
+             if "adex" in rd.datasets else
+             "Fractions given or withheld and the number of bags are recorded in EX and not "
+             "carried by the analysis datasets (no ADEX)."]
+    blocks = [T(CsrTable("14.1.4", "Extent of exposure", _pop(rd), "", cols, tuple(rows),
+                         footnotes=tuple(notes)))]
+    if "adex" in rd.datasets:
+        blocks.append(T(_fractions(rd, rd.ds("adex"), groups, cols)))
+    return blocks
+
+
+def _fractions(rd: ReportData, adex: pd.DataFrame, groups: Groups, cols: tuple[str, ...]
+               ) -> CsrTable:
+    """Table 14.1.5: per planned fraction, patients given it (with the dose against the
+    planned one and the bags) or not, and the hold rule that withheld it (ADEX)."""
+    iv = rd.protocol.intervention
+    adex = adex[adex["USUBJID"].isin(rd.safety["USUBJID"])] if len(adex) else adex
+    rules = {h.id: h.description for h in iv.hold_rules}
+    rows: list[Row] = []
+    for number, fraction in enumerate(sorted(iv.split, key=lambda f: f.day), start=1):
+        d = adex[adex["EXFRACN"] == number] if len(adex) else adex
+        rows.append(Row(f"Fraction {number} (day {fraction.day}, {100 * fraction.fraction:.0f}% "
+                        "of the dose)", (), 0, True))
+        given = d[d["FRSTAT"] == "GIVEN"]
+        rows.append(_count_row("Given", groups, set(given["USUBJID"])))
+        if len(given):
+            rows.append(Row("Dose given (CAR-T cells/kg): median (min, max)", tuple(
+                median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "ADOSE"])
+                for _, g in groups), 2))
+            rows.append(Row("Given / planned: median (min, max)", tuple(
+                median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "DOSERAT"], 3)
+                for _, g in groups), 2))
+            rows.append(_count_row("Outside the dose tolerance", groups,
+                                   set(given.loc[given["OUTTOLFL"] == "Y", "USUBJID"]), 2))
+            rows.append(Row("Bags: median (min, max)", tuple(
+                median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "EXBAGN"])
+                for _, g in groups), 2))
+        withheld = d[d["FRSTAT"] == "WITHHELD"]
+        rows.append(_count_row("Withheld", groups, set(withheld["USUBJID"])))
+        if len(withheld):
+            rule = withheld["HOLDRL"].fillna("").astype(str)
+            for rid in sorted(set(rule)):
+                label = (f"Hold rule {rid}: {rules[rid]}" if rid in rules
+                         else "Hold rule not named in the record")
+                rows.append(_count_row(label, groups, set(withheld.loc[rule == rid,
+                                                                       "USUBJID"]), 2))
+        missing = d[d["FRSTAT"] == "NOT RECORDED"]
+        if len(missing):
+            rows.append(_count_row("Not recorded (died, or planned after the data cut-off)",
+                                   groups, set(missing["USUBJID"])))
+    total_bags = adex[adex["FRSTAT"] == "GIVEN"].groupby("USUBJID")["EXBAGN"].sum(min_count=1) \
+        if len(adex) else pd.Series(dtype=float)
+    rows.append(Row("Bags infused per patient: median (min, max)", tuple(
+        median_range(total_bags.reindex(g["USUBJID"])) for _, g in groups)))
+    return CsrTable("14.1.5", "Split infusion: fractions given and withheld, dose and bags",
+                    _pop(rd), "", cols, tuple(rows), footnotes=(
+                        "From the exposure dataset (ADEX), one record per patient and planned "
+                        "fraction; n (%) of the column N.",
+                        "Planned dose of a fraction: the dose level's CAR-T cells/kg times its "
+                        f"share of the dose; tolerance +/-{100 * iv.dose_tolerance:.0f}%.",
+                        "A fraction is withheld by the first hold rule met since the previous "
+                        "one, and every later fraction with it (split doses are not resumed).",
+                        "Per patient: Listing 16.2.5."),
+                    empty_reason="No exposure record.")
 
 
 # --- 12: dose escalation -----------------------------------------------------------------------
@@ -426,7 +579,33 @@ def escalation(rd: ReportData) -> list[Block]:
                                         "not an outcome measure of this protocol.")))
     blocks += _rp2d(rd)
     blocks += committee_blocks(rd)  # Table 12.4: the committee's signed decisions
+    if "DLTTERM" in rd.adsl:
+        blocks.append(T(_dlt_events(rd)))
     return blocks
+
+
+def _dlt_events(rd: ReportData) -> CsrTable:
+    """Table 12.5: each patient with a DLT, the event(s) that made it, the study day the first
+    met its rule and the rules (ADSL DLTTERM, DLTDY, DLTRULE from the DLT adjudication)."""
+    adsl = rd.adsl
+    dlt = adsl[adsl["DLTFL"] == "Y"].sort_values(["TRT01AN", "USUBJID"])
+    def text(value: Any) -> str:
+        return "-" if is_missing(value) or not str(value) else str(value)
+
+    rows = tuple(Row(str(r.USUBJID), (rd.dose_label(str(r.TRT01A)), text(r.DLTTERM),
+                                      num(r.DLTDY), text(r.DLTRULE)))
+                 for r in dlt.itertuples())
+    used = {rule.strip() for text in dlt["DLTRULE"].dropna() for rule in str(text).split(",")}
+    return CsrTable("12.5", "Dose-limiting toxicities: the events per patient",
+                    "Population: infused patients with a DLT", "Patient",
+                    ("Dose level", "Event(s), judged grade", "Day the first met its rule",
+                     "DLT rule(s)"), rows, footnotes=(
+                        "Events and rules of the DLT adjudication (celltrial.derive.dlt: the "
+                        "protocol's DLT rules on the treatment-emergent AEs with the grade "
+                        "courses of blood counts and daily CRS/ICANS grades), read from ADSL.",
+                        *(f"{r.id}: {r.description}" for r in rd.protocol.dlt.rules
+                          if r.id in used)),
+                    empty_reason="No infused patient had a DLT by the data cut-off.")
 
 
 def _rp2d(rd: ReportData) -> list[Block]:
@@ -797,10 +976,19 @@ def _mrd_rows(rd: ReportData, groups: Groups) -> tuple[list[Row], list[str]]:
         notes.append(f"{label}: outcome measure '{e.get('name')}' (endpoints.json), "
                      f"total {est_ci(e.get('estimate'), e.get('ci'), percent=True)} % "
                      "(exact 95% CI).")
-    if not found:
+    status = rd.adsl.set_index("USUBJID")["MRDSTAT"] if "MRDSTAT" in rd.adsl else None
+    if not found and status is not None and status.notna().any():
+        for value, label in (("NEGATIVE", "MRD-negative remission (per patient), n (%)"),
+                             ("POSITIVE", "MRD-positive remission (per patient), n (%)")):
+            rows.append(_count_row(label, groups, set(status[status == value].index), 0))
+        notes.append("MRD status in remission (ADSL MRDSTAT): an MRD result from 7 days before "
+                     "the first CR/CRh/CRi on below 0.1% (AML/MPAL) or 0.01% (ALL/LBL) of "
+                     "cells is negative; remitters without such a result are in neither row. "
+                     "No MRD outcome measure is registered for this protocol.")
+    elif not found:
         notes.append("MRD-negative remission: no MRD outcome measure is registered for this "
-                     "protocol and the analysis datasets carry no per-patient MRD status "
-                     "(ADRS), so it is not tabulated.")
+                     "protocol and no patient in remission has an MRD result (ADSL MRDSTAT), "
+                     "so it is not tabulated.")
     return rows, notes
 
 
@@ -854,8 +1042,9 @@ def kinetics(rd: ReportData) -> list[Block]:
                              "NCA per patient (ADPP; linear-up/log-down trapezoids).",
                              "Geometric CV% = 100 x sqrt(exp(s^2) - 1), s the SD of log values.",),
                          empty_reason="No NCA parameter in ADPP (no quantifiable sample)."))]
-    blocks += [F("kinetics_qpcr"), F("kinetics_flow"), F("cd7_cells"), F("cytokines"),
-               F("exposure_response")]
+    blocks.append(T(_persistence(rd, groups, cols)))
+    blocks += [F("persistence"), F("kinetics_qpcr"), F("kinetics_flow"), F("cd7_cells"),
+               F("cytokines"), F("exposure_response")]
     ep = rd.endpoint("ada_positive_rate")
     if ep and ep.get("status") == "ok":
         per_day = (ep.get("estimates") or {}).get("per_day", [])
@@ -866,13 +1055,80 @@ def kinetics(rd: ReportData) -> list[Block]:
                 for d in per_day]
         rows.append(Row("Any time after infusion (treatment-emergent)",
                         (str(ep.get("n")), "", est_ci(ep["estimate"], ep.get("ci"), percent=True))))
-        blocks.append(T(CsrTable("14.4.2", "Anti-CAR antibodies", "Population: infused patients "
+        blocks.append(T(CsrTable("14.4.3", "Anti-CAR antibodies", "Population: infused patients "
                                  "with a post-infusion sample", "Visit",
                                  ("Tested", "Positive n (%)", "% (95% CI)"), tuple(rows),
                                  footnotes=("Exact (Clopper-Pearson) 95% CI, from endpoints.json.",))))
     elif ep:
         blocks.append(P(f"Anti-CAR antibodies: not computable: {ep.get('reason', '')}"))
     return blocks
+
+
+#: persistence analytes (endpoints.json "persistence" keys) and how they are named
+PERSISTENCE_ANALYTES: dict[str, str] = {
+    "CARTQPCR": "CAR transgene by qPCR", "CARTABS": "CAR+ T cells by flow (cells/\u00b5L)",
+    "CARTPCT": "CAR+ T cells by flow (% of CD3+)"}
+#: censoring reasons of the persistence rows (celltrial.derive.persistence EVENT_TYPES)
+PERSISTENCE_CENSORING: dict[str, str] = {
+    "DEATH BEFORE LOSS SEEN": "Censored: died while detectable",
+    "ALLOGENEIC HSCT BEFORE LOSS SEEN": "Censored: allogeneic HSCT while detectable",
+    "DETECTABLE AT LAST SAMPLE": "Censored: detectable at the last sample"}
+
+
+def _median_ci(fit: dict[str, Any] | None) -> str:
+    """``median (lower, upper)`` of a Kaplan-Meier summary; ``not reached`` without a median."""
+    if not fit:
+        return "-"
+    if fit.get("median") is None:
+        lo = (fit.get("median_ci") or [None, None])[0]
+        return "not reached" + ("" if lo is None else f" (lower limit {num(lo)})")
+    return est_ci(fit["median"], fit.get("median_ci"))
+
+
+def _persistence(rd: ReportData, groups: Groups, cols: tuple[str, ...]) -> CsrTable:
+    """Table 14.4.2: persistence as the time from the first infusion to the loss of
+    detectable CAR-T, Kaplan-Meier median with its 95% CI per analyte and dose level
+    (endpoints.json "persistence", ``celltrial.derive.analysis.persistence_summary`` of the
+    ADTTE LOSS* rows), with the censoring reasons; not the median Tlast, which death,
+    transplant and the end of sampling shorten."""
+    summary = rd.persistence or {}
+    rows: list[Row] = []
+    never: list[str] = []
+    for analyte, name in PERSISTENCE_ANALYTES.items():
+        p = summary.get(analyte)
+        if not p:
+            continue
+        by = p.get("by_dose_level", {})
+        fits = [p if lv == "Total" or len(groups) == 1 else by.get(lv) for lv, _ in groups]
+        rows.append(Row(name, (), 0, True))
+        rows.append(Row("Patients with a quantifiable sample",
+                        tuple("0" if not f else str(f["n"]) for f in fits), 1))
+        rows.append(Row("Loss of detectable CAR-T seen",
+                        tuple("-" if not f else str(f["events"]) for f in fits), 1))
+        for reason, label in PERSISTENCE_CENSORING.items():
+            rows.append(Row(label, tuple("-" if not f else str(f.get("censoring", {})
+                                                                 .get(reason, 0))
+                                         for f in fits), 2))
+        rows.append(Row("Median time to loss, days (95% CI)",
+                        tuple(_median_ci(f) for f in fits), 1))
+        never.append(f"{name}: {p.get('never_quantifiable', 0)}")
+    notes = ("Time from the first infusion to the first sample below the limit of "
+             "quantification after the last quantifiable one (celltrial.derive.persistence); "
+             "Kaplan-Meier median with log-type 95% CI (R survfit rules); NE: not estimable.",
+             "Death and allogeneic HSCT: a patient who dies or is transplanted while CAR-T "
+             "cells are still detectable is censored at the last quantifiable sample (samples "
+             "after HSCT are not read: the graft and its conditioning end persistence for "
+             "other reasons); a patient still detectable at the last sample is censored there. "
+             "The estimate is the time to loss were nobody to die or be transplanted first.",
+             "Patients sampled but never quantifiable after the infusion are not in the "
+             "analysis set" + (f" ({'; '.join(never)})" if never else "") + ". Tlast (Table "
+             "14.4.1) is the last quantifiable sample, not persistence.")
+    reason = ("No infused patient had a quantifiable post-infusion CAR-T sample."
+              if rd.persistence is not None else
+              "The analysis wrote no persistence summary (endpoints.json has no "
+              "\"persistence\"): rerun celltrial analyze.")
+    return CsrTable("14.4.2", "Persistence: time to loss of detectable CAR-T (Kaplan-Meier)",
+                    _pop(rd), "", cols, tuple(rows), footnotes=notes, empty_reason=reason)
 
 
 # --- 14.5: every registered outcome measure -----------------------------------------------------
