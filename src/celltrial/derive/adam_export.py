@@ -74,9 +74,12 @@ DATASETS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
              "One record per test per sample per subject", ("USUBJID", "ISSEQ")),
     "ADTOX": ("Hematotoxicity (ICAHT) Analysis Dataset", "BASIC DATA STRUCTURE",
               "One record per parameter per subject", ("USUBJID", "PARAMCD")),
+    "ADEX": ("Exposure Analysis Dataset", "ADAM OTHER",
+             "One record per planned infusion fraction per subject", ("USUBJID", "EXFRACN")),
 }
 """Dataset -> (label, Define-XML 2.1 def:Class, def:Structure, key variables), ADaMIG 1.3
-section 2 (ADSL, OCCDS, BDS) and the ADaM structures of docs/derive.md."""
+section 2 (ADSL, OCCDS, BDS) and the ADaM structures of docs/derive.md; ADEX (one row per
+planned split fraction, no PARAMCD/AVAL: neither BDS nor OCCDS) is ADAM OTHER."""
 
 VARIABLES: dict[str, tuple[str, str | None]] = {
     # Identifiers and DM/ADSL (ADaMIG 1.3 section 3.2)
@@ -119,6 +122,15 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "LICAHTGR": ("Late ICAHT Grade", None),
     "RLCD7PCT": ("CD7+ Blasts at Relapse (%)", None),
     "CD7NRLFL": ("CD7-Negative Relapse Flag", None),
+    "DCSREAS": ("Reason for Discontinuation from Study", None),
+    "DCSREASP": ("Reason Spec for Discont from Study", None),
+    "SCRFCRIT": ("Screen Failure Criteria Not Met", None),
+    "PRLINES": ("Number of Prior Lines of Therapy", None),
+    "PRHSCTFL": ("Prior Allogeneic HSCT Flag", None),
+    "DLTTERM": ("DLT Event(s) and Judged Grade", None),
+    "DLTDY": ("Study Day DLT Rule First Met", None),
+    "DLTRULE": ("DLT Rule(s) Met", None),
+    "MRDSTAT": ("MRD Status in Remission", None),
     # ADAE (ADaM OCCDS 1.1)
     "AETERM": ("Reported Term for the Adverse Event", "AE.AETERM"),
     "AEDECOD": ("Dictionary-Derived Term", "AE.AEDECOD"),
@@ -206,6 +218,22 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "ISDTC": ("Date/Time of Collection", "IS.ISDTC"),
     "ISSEQ": ("Sequence Number", "IS.ISSEQ"),
     "TEPOSFL": ("Treatment-Emergent Positive Flag", None),
+    # ADEX (celltrial.derive.adex: planned against given dose per split fraction)
+    "EXSEQ": ("Sequence Number", "EX.EXSEQ"),
+    "EXTRT": ("Name of Treatment", "EX.EXTRT"),
+    "EXFRACN": ("Split Infusion Fraction Number", "SUPPEX.EXFRACN"),
+    "EXDOSTOT": ("CAR+ Cells Infused in This Fraction", None),
+    "EXVOL": ("Infused Volume (mL)", "SUPPEX.EXVOL"),
+    "EXBAGN": ("Number of Bags", "SUPPEX.EXBAGN"),
+    "FRACPLN": ("Planned Share of the Dose", None),
+    "PLANDY": ("Planned Study Day of the Fraction", None),
+    "PLDOSE": ("Planned Dose (cells/kg)", None),
+    "ADOSE": ("Analysis Dose (cells/kg)", None),
+    "DOSERAT": ("Ratio of Given to Planned Dose", None),
+    "OUTTOLFL": ("Dose Outside Protocol Tolerance Flag", None),
+    "FRSTAT": ("Fraction Status", None),
+    "HOLDRL": ("Split-Infusion Hold Rule Applied", None),
+    "HOLDRSN": ("Reason the Fraction Was Withheld", None),
     # ADTOX (ICAHT, Rejeski et al. Blood 2023)
     "APLFL": ("Aplasia Flag", None),
     "DAYS05": ("Days with ANC < 0.5 x10^9/L", None),
