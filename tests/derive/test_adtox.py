@@ -369,3 +369,140 @@ def test_gvhd_incidence_with_relapse_death_and_hsct_competing():
     severe = gvhd_incidence(adae, adsl, adrs, min_grade=2)
     assert severe["events"]["GVHD"] == 1 and severe["events"]["DEATH"] == 2
     assert severe["estimate"] == pytest.approx(1 / 6)
+
+
+# ------------------------------------------------------------------ IEC-HS (IECHS)
+
+def _lab(s: str, n: int, test: str, value: float, unit: str, lo: float | None = None,
+         hi: float | None = None, grade: int | None = None) -> dict:
+    return {"USUBJID": s, "LBTESTCD": test, "LBTEST": test, "LBCAT": "CHEMISTRY",
+            "LBSPEC": "BLOOD", "LBSTRESN": value, "LBORRES": str(value), "LBSTRESU": unit,
+            "LBORRESU": unit, "LBSTNRLO": lo, "LBSTNRHI": hi, "LBTOXGR": grade,
+            "LBDTC": day(s, n)}
+
+
+def _xc(s: str, grades: list[tuple[int, int]]) -> list[dict]:
+    return [{"USUBJID": s, "XCDTC": day(s, n), "XCCRSGR": g} for n, g in grades]
+
+
+IECHS_LB = [
+    # S1: CRS grade 1 days 2-4; ferritin 500 at infusion, 1500 on day 3 (CRS still at its
+    # worst: timing not met), 2000 on day 7 after resolution with fibrinogen 1.2 g/L (< 150
+    # mg/dL) -> met on day 7
+    _lab("S1", 0, "FERRITIN", 500.0, "ug/L", 20, 300),
+    _lab("S1", 3, "FERRITIN", 1500.0, "ug/L", 20, 300),
+    _lab("S1", 3, "FIBRINO", 1.0, "g/L", 2.0, 4.0),
+    _lab("S1", 7, "FERRITIN", 2000.0, "ug/L", 20, 300),
+    _lab("S1", 7, "FIBRINO", 1.2, "g/L", 2.0, 4.0),
+    # S2: no CRS (XC all grade 0); ferritin 1000 ng/mL (> 2 x 300) on day 14 with a second dip
+    # of neutrophils: grade 4 (day 3), recovered to grade 2 (days 7, 10), grade 4 again (day
+    # 14) -> met on day 14; a ferritin on day 70, after the relapse on day 60 (CENSDY), is not
+    # read
+    _lab("S2", 3, "NEUT", 0.3, "10^9/L", 2.0, 7.5, grade=4),
+    _lab("S2", 7, "NEUT", 1.3, "10^9/L", 2.0, 7.5, grade=2),
+    _lab("S2", 10, "NEUT", 1.2, "10^9/L", 2.0, 7.5, grade=2),
+    _lab("S2", 14, "NEUT", 0.3, "10^9/L", 2.0, 7.5, grade=4),
+    _lab("S2", 14, "FERRITIN", 1000.0, "ng/mL", 20, 300),
+    _lab("S2", 70, "FERRITIN", 900.0, "ng/mL", 20, 300),
+    # S4: CRS grade 3 days 2-3 and grade 2 days 9-10; ferritin 2000 on day 7 (CRS resolving,
+    # grade 0 on day 4) but AST 100 U/L = 2.5 x ULN, fibrinogen 2.5 g/L and neutropenia
+    # grade 2 as before: no organ criterion -> 0
+    _lab("S4", 7, "FERRITIN", 2000.0, "ug/L", 20, 300),
+    _lab("S4", 7, "AST", 100.0, "U/L", 10, 40),
+    _lab("S4", 7, "FIBRINO", 2.5, "g/L", 2.0, 4.0),
+    _lab("S4", 1, "NEUT", 1.1, "10^9/L", 2.0, 7.5, grade=2),
+    _lab("S4", 7, "NEUT", 1.0, "10^9/L", 2.0, 7.5, grade=2),
+    # S7: ferritin and fibrinogen met on day 5 but no XC (timing unknown) -> 0
+    _lab("S7", 5, "FERRITIN", 3000.0, "ug/L", 20, 300),
+    _lab("S7", 5, "FIBRINO", 100.0, "mg/dL", 200, 400),
+]
+IECHS_XC = (_xc("S1", [(0, 0), (2, 1), (3, 1), (4, 1), (5, 0), (6, 0), (7, 0)])
+            + _xc("S2", [(n, 0) for n in range(0, 15)])
+            + _xc("S4", [(1, 0), (2, 3), (3, 3), (4, 0), (9, 2), (10, 2), (11, 0)]))
+
+# subject -> (AVAL, ONSETDY, DAYSASS)
+IECHS = {"S1": (1.0, 7.0, 3), "S2": (1.0, 14.0, 1), "S4": (0.0, math.nan, 1),
+         "S7": (0.0, math.nan, 1)}
+
+
+@pytest.fixture(scope="module")
+def iechs():
+    from celltrial.protocols import load
+
+    domains = _with(make_domains(), "LB", IECHS_LB)
+    domains = _with(domains, "XC", IECHS_XC)
+    adsl = build_adsl(domains, load(STUDY))
+    adrs = build_adrs(domains, adsl)
+    return _param(build_adtox(domains, adsl, adrs), "IECHS")
+
+
+@pytest.mark.parametrize("subject", sorted(IECHS))
+def test_iec_hs_per_patient_from_captured_data(iechs, subject):
+    aval, onset, days = IECHS[subject]
+    row = iechs.loc[subject]
+    assert row["AVAL"] == aval and row["DAYSASS"] == days
+    assert _same(row["ONSETDY"], onset)
+    assert "Hines" in row["THRSRC"]
+
+
+def test_no_ferritin_no_iec_hs_row(iechs):
+    assert "S3" not in iechs.index and "S5" not in iechs.index
+
+
+# ------------------------------------------------------------------ acute GVHD (AGVHD)
+
+GVHD_AE = [
+    {"USUBJID": "S1", "AETERM": "skin GVHD", "AEDECOD": "Graft versus host disease",
+     "AETOXGR": 2, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S1", 30)},
+    # S3: after its HSCT on day 45 -> the graft's, not read
+    {"USUBJID": "S3", "AETERM": "gut GVHD", "AEDECOD": "Graft versus host disease",
+     "AETOXGR": 3, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S3", 60)},
+    {"USUBJID": "S4", "AETERM": "skin GVHD", "AEDECOD": "Graft versus host disease",
+     "AETOXGR": 1, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S4", 20)},
+    {"USUBJID": "S4", "AETERM": "liver GVHD", "AEDECOD": "Graft versus host disease",
+     "AETOXGR": 3, "AETOXSCL": "MAGIC 2016", "AESTDTC": day("S4", 40)},
+]
+
+
+@pytest.mark.parametrize(("origin", "expected"), [
+    (None, {"S1": (2.0, 30.0), "S4": (3.0, 20.0)}),
+    ("donor_new", {"S1": (2.0, 30.0), "S2": (0.0, math.nan), "S3": (0.0, math.nan),
+                   "S4": (3.0, 20.0), "S5": (0.0, math.nan), "S7": (0.0, math.nan)}),
+    ("unknown", {"S1": (2.0, 30.0), "S2": (0.0, math.nan), "S3": (0.0, math.nan),
+                 "S4": (3.0, 20.0), "S5": (0.0, math.nan), "S7": (0.0, math.nan)}),
+    ("autologous", {}),
+])
+def test_gvhd_worst_magic_grade_by_product_origin(origin, expected):
+    from celltrial.protocols import load
+
+    domains = _with(make_domains(), "AE", GVHD_AE)
+    adsl = build_adsl(domains, load(STUDY))
+    rows = _param(build_adtox(domains, adsl, build_adrs(domains, adsl), product_origin=origin),
+                  "AGVHD")
+    assert sorted(rows.index) == sorted(expected)
+    for subject, (grade, onset) in expected.items():
+        assert rows.loc[subject, "AVAL"] == grade
+        assert _same(rows.loc[subject, "ONSETDY"], onset)
+    if "S3" in expected:
+        assert rows.loc["S3", "CENSEVT"] == "hsct" and rows.loc["S3", "CENSDY"] == 45
+
+
+# ------------------------------------------------------------------ a simulated study
+
+def test_simulated_study_has_t_and_nk_aplasia_with_durations():
+    """Virtual patients carry the lymphocyte subsets (kinetics.virtual.lymphocyte_subsets), so
+    ADTOX of a simulated study has aplasia rows of every marker, with durations."""
+    from celltrial.conduct import simulate_study
+    from celltrial.protocols import load
+
+    protocol = load("cd7-zz-phase1")
+    domains = simulate_study(protocol, 9, 1, data_cut="2026-12-01")
+    adtox = derive_datasets(domains, protocol)["adtox"]
+    for paramcd in ("APLCD3", "APLCD4", "APLCD8", "APLNK"):
+        rows = adtox[adtox["PARAMCD"] == paramcd]
+        aplastic = rows[rows["APLFL"] == "Y"]
+        assert len(aplastic) >= 3, paramcd
+        assert (aplastic["AVAL"] > 0).all() and aplastic["CNSR"].isin([0, 1]).all()
+    nk = adtox[(adtox["PARAMCD"] == "APLNK")]
+    assert (nk["APLFL"] == "Y").mean() >= 0.8
+    assert (adtox["PARAMCD"] == "IECHS").any()

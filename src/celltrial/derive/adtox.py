@@ -1,4 +1,5 @@
-"""ADTOX: CD7 CAR-T haematotoxicity (ICAHT) and T/NK-cell aplasia per subject; CM flags.
+"""ADTOX: CD7 CAR-T haematotoxicity (ICAHT), T/NK-cell aplasia, IEC-HS and acute GVHD per
+subject; CM flags.
 
 Why: CD7 is on normal T and NK cells, so a CD7 CAR-T study follows neutrophil recovery, the
 loss and recovery of T and NK cells, and the drugs given for CRS/ICANS (issue 13). The
@@ -19,6 +20,11 @@ APLCD3   T-cell (CD3+) aplasia duration, days (``assess_aplasia``)    aplasia.TH
 APLCD4   CD4+ T-cell aplasia duration, days                           (each with its source)
 APLCD8   CD8+ T-cell aplasia duration, days
 APLNK    NK-cell (CD56+) aplasia duration, days
+IECHS    1 when the IEC-HS criteria 1-3 are met on a post-infusion    Hines, Transplant Cell
+         day (``identify_iec_hs(...).met_but_exclusion``), else 0;    Ther 2023;29:438
+         ONSETDY the first such day
+AGVHD    worst MAGIC overall grade 0-4 (5 fatal) of acute GVHD with   Harris, BBMT 2016;22:4,
+         onset from the first infusion and before any allo-HSCT       Tables 1-2
 ======== ============================================================ =========================
 
 - ANC: LB ``NEUT`` (LBSTRESN in LBSTRESU, converted to 10^9/L), study day from the first
@@ -33,6 +39,28 @@ APLNK    NK-cell (CD56+) aplasia duration, days
   at the last count before it (CNSR 1). AVAL is the duration (onset to recovery, CNSR 0; or to
   the last count read, CNSR 1); a subject never below the threshold has APLFL N and AVAL NaN.
   ONSETDY, RECOVDY, NADIR, THRESH (cells/uL) and THRSRC (its source) go with each row.
+- IEC-HS (IECHS), for every infused subject with a ferritin result (LB ``FERRITIN``, ug/L =
+  ng/mL) after the infusion and before CENSDY (the ICAHT censoring): on each such day, the
+  observation of ``celltrial.clinical.iec_hs`` is built from the records -- ferritin against
+  its LBSTNRHI and the last value on or before day 0; the timing from the daily CRS grades of
+  XC (``crs_timing``: before, during/worsening, resolving, after resolution, no CRS; unknown,
+  so the criterion unmet, for a subject without XC observations); AST/ALT
+  as multiples of their LBSTNRHI, with the baseline multiple (last on or before day 0);
+  fibrinogen in mg/dL (``clinical.units``) and its LBSTNRLO; the cytopenia criterion from the
+  LBTOXGR of NEUT/PLAT (``new_or_worsening_cytopenia``: a second dip, grade >= 3 again after a
+  recovery to <= 2 on two assessments, worse than at the previous count). Haemophagocytosis is not in the records (None). Criterion 4 ("not better
+  explained by another cause") is the investigator's judgement and is not in the records
+  either, so AVAL 1 means the criteria the data can show are met, not a diagnosis; the IEC-HS
+  severity grade (Table 3: symptoms, therapy, organ support) is not derivable and is not
+  given. DAYSASS = days assessed.
+- Acute GVHD (AGVHD): AE ``Graft versus host disease`` graded by MAGIC (AETOXGR, the overall
+  grade of ``celltrial.clinical.gvhd.grade_gvhd`` on the organ stages, as the site or the
+  virtual-patient generator recorded it; the store keeps the grade, not the organ stages)
+  with onset on or after day 0 and before any allogeneic HSCT (after it GVHD belongs to the
+  graft; CENSDY = the HSCT day, CENSEVT ``hsct``). With ``product_origin`` donor-derived or
+  ``unknown`` (``protocols.schema.gvhd_assessed``) every infused subject has a row (0 = no
+  GVHD); autologous: no row (GVHD is not the product's); not given: rows only for subjects
+  with such an AE.
 
 CM flags (:func:`medication_flags`, read by ADSL): TOCIFL = tocilizumab, CORTFL = a
 corticosteroid (class CORTICOSTEROID of ``clinical/data/cm_drugs.csv``), given from the day
@@ -131,15 +159,19 @@ def _row(meta: pd.Series, paramcd: str, param: str, **values: Any) -> dict[str, 
     return row
 
 
-def build_adtox(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame) -> pd.DataFrame:
-    """ADTOX (module docstring) from LB, PR, ADSL and ADRS."""
+def build_adtox(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame, *,
+                product_origin: str | None = None) -> pd.DataFrame:
+    """ADTOX (module docstring) from LB, XC, AE, PR, ADSL and ADRS; ``product_origin`` (the
+    protocol's ``intervention.product_origin``) decides who has an AGVHD row (None: only
+    patients with a product-attributable GVHD AE)."""
     from celltrial.clinical.aplasia import THRESHOLDS, assess_aplasia
     from celltrial.clinical.icaht import early_icaht, late_icaht
 
     infused = adsl[adsl["SAFFL"] == "Y"].reset_index(drop=True)
     start = pd.Series(pd.to_datetime(infused["TRTSDT"]).astype("datetime64[us]").to_numpy(),
                       index=infused["USUBJID"].to_numpy())
-    lb = domain(domains, "LB", ("LBTESTCD", "LBSTRESN", "LBSTRESU", "LBDTC"))
+    lb = domain(domains, "LB", ("LBTESTCD", "LBSTRESN", "LBSTRESU", "LBDTC", "LBSTNRLO",
+                                "LBSTNRHI", "LBTOXGR"))
     lb = lb[lb["USUBJID"].isin(infused["USUBJID"])]
     cens = icaht_censoring(domains, infused, adrs).set_index("USUBJID")
     hsct = days_between(infused["HSCTDT"], infused["TRTSDT"])
@@ -189,10 +221,172 @@ def build_adtox(domains: Domains, adsl: pd.DataFrame, adrs: pd.DataFrame) -> pd.
                 else math.nan,
                 CENSEVT="hsct" if (r.aplastic and not r.recovered and not math.isnan(stop))
                 else ""))
+    rows += _iechs_rows(domains, infused, lb, start, cens)
+    rows += _gvhd_rows(domains, infused, start, hsct_day, product_origin)
     frame = pd.DataFrame(rows, columns=list(ADTOX_COLUMNS))
     numeric = ("AVAL", "DAYS05", "DAYS01", "DAYSASS", "ONSETDY", "RECOVDY", "NADIR", "THRESH",
                "CENSDY", "TRT01AN")
     return frame.astype({c: float for c in numeric})
+
+
+IECHS_SOURCE = ("Hines MR et al., Transplant Cell Ther 2023;29:438 (ASTCT IEC-HS); "
+                "celltrial.clinical.iec_hs")
+
+
+def _by_day(lb: pd.DataFrame, test: str, start: pd.Series, how: str,
+            convert: Any = None) -> dict[str, dict[float, tuple[float, float]]]:
+    """Per subject: study day -> (the day's ``how`` (max/min) value of LB ``test``, its
+    reference bound: LBSTNRHI for max, LBSTNRLO for min), both through ``convert(value,
+    unit)`` when given (NaN for a unit it does not know: the row is not read)."""
+    rows = lb[lb["LBTESTCD"] == test]
+    if rows.empty:
+        return {}
+    bound = "LBSTNRHI" if how == "max" else "LBSTNRLO"
+    value, ref = to_number(rows["LBSTRESN"]), to_number(rows[bound])
+    if convert is not None:
+        value = pd.Series([convert(v, u) for v, u in zip(value, rows["LBSTRESU"], strict=True)],
+                          index=rows.index, dtype=float)
+        ref = pd.Series([convert(v, u) for v, u in zip(ref, rows["LBSTRESU"], strict=True)],
+                        index=rows.index, dtype=float)
+    frame = pd.DataFrame({
+        "USUBJID": rows["USUBJID"], "VALUE": value, "REF": ref,
+        "ADY": days_between(to_date(rows["LBDTC"]), lookup(rows["USUBJID"], start))}).dropna(
+        subset=["ADY", "VALUE"])
+    frame = frame.sort_values("VALUE", ascending=how == "min", kind="stable")
+    first = frame.drop_duplicates(["USUBJID", "ADY"])
+    out: dict[str, dict[float, tuple[float, float]]] = {}
+    for u, d, v, r in zip(first["USUBJID"], first["ADY"], first["VALUE"], first["REF"],
+                          strict=True):
+        out.setdefault(u, {})[float(d)] = (float(v), float(r))
+    return out
+
+
+FERRITIN_UNITS = {"ug/l": 1.0, "ng/ml": 1.0, "mg/l": 1000.0}
+"""Ferritin units read (normalised) -> factor to ng/mL."""
+
+
+def _ferritin_ng_ml(value: float, unit: object) -> float:
+    from celltrial.clinical.units import normalise_unit
+
+    try:
+        return float(value) * FERRITIN_UNITS.get(normalise_unit(unit), math.nan)
+    except Exception:  # an empty or malformed unit: the value cannot be placed
+        return math.nan
+
+
+def _fibrinogen_mg_dl(value: float, unit: object) -> float:
+    from celltrial.clinical.units import convert
+
+    try:
+        return convert("fibrinogen", float(value), str(unit), "mg/dL")
+    except Exception:  # a missing value or a unit that is not a fibrinogen unit
+        return math.nan
+
+
+def _iechs_rows(domains: Domains, infused: pd.DataFrame, lb: pd.DataFrame, start: pd.Series,
+                cens: pd.DataFrame) -> list[dict[str, Any]]:
+    """IECHS rows (module docstring): ``identify_iec_hs`` on each post-infusion day with a
+    ferritin result before CENSDY."""
+    from celltrial.clinical.iec_hs import (
+        crs_timing, identify_iec_hs, new_or_worsening_cytopenia,
+    )
+
+    ferritin = _by_day(lb, "FERRITIN", start, "max", _ferritin_ng_ml)
+    if not ferritin:
+        return []
+    fib = _by_day(lb, "FIBRINO", start, "min", _fibrinogen_mg_dl)
+    enzymes = {name: _by_day(lb, name, start, "max") for name in ("AST", "ALT")}
+    cyto = lb[lb["LBTESTCD"].isin(["NEUT", "PLAT"])]
+    cyto = pd.DataFrame({"USUBJID": cyto["USUBJID"], "GRADE": to_number(cyto["LBTOXGR"]),
+                         "ADY": days_between(to_date(cyto["LBDTC"]),
+                                             lookup(cyto["USUBJID"], start))}).dropna()
+    cyto = cyto[cyto["ADY"] >= 0].groupby(["USUBJID", "ADY"])["GRADE"].max()
+    cyto_by = {u: list(g.droplevel(0).items()) for u, g in cyto.groupby(level=0)}
+    xc = domain(domains, "XC", ("XCDTC", "XCCRSGR"))
+    xc = pd.DataFrame({"USUBJID": xc["USUBJID"], "GRADE": to_number(xc["XCCRSGR"]),
+                       "ADY": days_between(to_date(xc["XCDTC"]),
+                                           lookup(xc["USUBJID"], start))}).dropna()
+    crs = {u: list(zip(g["ADY"], g["GRADE"], strict=True)) for u, g in xc.groupby("USUBJID")}
+    rows: list[dict[str, Any]] = []
+    for _, meta in infused.iterrows():
+        u = meta["USUBJID"]
+        days = ferritin.get(u, {})
+        censday = float(cens["CENSDY"].get(u, math.nan))
+        post = sorted(d for d in days if d >= 0 and (math.isnan(censday) or d < censday))
+        if not post:
+            continue
+        at_infusion = [v for d, (v, _) in sorted(days.items()) if d <= 0]
+        grades = cyto_by.get(u, [])
+        base = {name: [v / r for d, (v, r) in sorted(enzymes[name].get(u, {}).items())
+                       if d <= 0 and r > 0] for name in enzymes}
+        onset = None
+        for d in post:
+            value, uln = days[d]
+            obs: dict[str, Any] = {"ferritin_ng_ml": value}
+            if u in crs:  # without daily CRS observations the timing is unknown
+                obs["timing"] = crs_timing(d, crs[u])
+            if uln > 0:
+                obs["ferritin_uln_ng_ml"] = uln
+            if at_infusion:
+                obs["ferritin_at_infusion_ng_ml"] = at_infusion[-1]
+            for name in enzymes:
+                v, r = enzymes[name].get(u, {}).get(d, (math.nan, math.nan))
+                if r > 0 and not math.isnan(v):
+                    obs[f"{name.lower()}_x_uln"] = v / r
+                    if base[name]:
+                        obs[f"{name.lower()}_baseline_x_uln"] = base[name][-1]
+            f, lln = fib.get(u, {}).get(d, (math.nan, math.nan))
+            if not math.isnan(f):
+                obs["fibrinogen_mg_dl"] = f
+                if lln > 0:
+                    obs["fibrinogen_lln_mg_dl"] = lln
+            if grades:
+                obs["cytopenia"] = new_or_worsening_cytopenia(d, grades)
+            if identify_iec_hs(obs).met_but_exclusion:
+                onset = d
+                break
+        rows.append(_row(meta, "IECHS", IECHS_PARAM, AVAL=float(onset is not None),
+                         AVALU="flag", ONSETDY=onset, DAYSASS=len(post), THRSRC=IECHS_SOURCE,
+                         CENSDY=censday, CENSEVT=cens["CENSEVT"].get(u, "")))
+    return rows
+
+
+IECHS_PARAM = "IEC-HS criteria met, other causes not excluded (ASTCT 2023)"
+
+GVHD_PARAM = "Acute GVHD of the product, worst MAGIC grade"
+
+
+def _gvhd_rows(domains: Domains, infused: pd.DataFrame, start: pd.Series,
+               hsct_day: dict[str, float], origin: str | None) -> list[dict[str, Any]]:
+    """AGVHD rows (module docstring): the worst MAGIC overall grade of the GVHD AEs with onset
+    from the first infusion and before any allogeneic HSCT."""
+    from celltrial.protocols.schema import gvhd_assessed
+
+    every = origin is not None and gvhd_assessed(origin)
+    if origin is not None and not every:
+        return []
+    ae = domain(domains, "AE", ("AEDECOD", "AETOXGR", "AESTDTC"))
+    ae = ae[ae["AEDECOD"].astype(str).str.strip().str.lower() == GVHD_TERM]
+    events = pd.DataFrame({"USUBJID": ae["USUBJID"], "GRADE": to_number(ae["AETOXGR"]),
+                           "ADY": days_between(to_date(ae["AESTDTC"]),
+                                               lookup(ae["USUBJID"], start))}).dropna()
+    events = events[events["ADY"] >= 0]
+    rows: list[dict[str, Any]] = []
+    for _, meta in infused.iterrows():
+        u = meta["USUBJID"]
+        stop = hsct_day.get(u, math.nan)
+        mine = events[(events["USUBJID"] == u) & ~(events["ADY"] >= stop)]
+        if mine.empty and not every:
+            continue
+        rows.append(_row(
+            meta, "AGVHD", GVHD_PARAM, AVAL=float(mine["GRADE"].max()) if len(mine) else 0.0,
+            AVALU="grade", ONSETDY=float(mine["ADY"].min()) if len(mine) else None,
+            THRSRC=GVHD_SOURCE, CENSDY=stop, CENSEVT="" if math.isnan(stop) else "hsct"))
+    return rows
+
+
+GVHD_SOURCE = ("Harris AC et al., Biol Blood Marrow Transplant 2016;22:4-10 (MAGIC); "
+               "celltrial.clinical.gvhd")
 
 
 def _first_day(frame: pd.DataFrame, date_col: str, hit: pd.Series, start: pd.Series

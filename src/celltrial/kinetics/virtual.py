@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from celltrial.clinical.ae_terms import scale_of
+from celltrial.clinical.gvhd import grade_gvhd
 from celltrial.errors import CelltrialError, invalid
 from celltrial.kinetics.engine import Infusion, Trajectory, simulate
 from celltrial.kinetics.mechanistic import (
@@ -97,7 +98,20 @@ LAB_TESTS: tuple[LabTest, ...] = (
     LabTest("BLAST", "Blasts", "MARROW", "%", 0.0, 5.0),
     LabTest("MRD", "Measurable Residual Disease", "MARROW", "fraction", None, None),
 )
-LAB = {t.code: t for t in LAB_TESTS}
+
+LYMPHOCYTE_SUBSETS: tuple[LabTest, ...] = (
+    LabTest("CD3ABS", "CD3+ T Cells", "IMMUNOPHENOTYPE", "cells/uL", 723.0, 2271.0),
+    LabTest("CD4ABS", "CD4+ T Cells", "IMMUNOPHENOTYPE", "cells/uL", 396.0, 1309.0),
+    LabTest("CD8ABS", "CD8+ T Cells", "IMMUNOPHENOTYPE", "cells/uL", 224.0, 1014.0),
+    LabTest("NKABS", "NK Cells", "IMMUNOPHENOTYPE", "cells/uL", 61.0, 607.0),
+)
+"""Lymphocyte subsets by flow cytometry (absolute counts; the LBTESTCD codes of the store's
+plausibility table and of ``derive.adtox.APLASIA_TESTS``). Reference ranges: 95% ranges of
+healthy Chinese adults by single-platform flow cytometry, Wong WS et al. Clin Vaccine Immunol
+2013;20:602-606 (CD3+ 723-2,271, CD3+CD4+ 396-1,309, CD3+CD8+ 224-1,014, CD56+ NK 61-607
+cells/uL); the five studies recruit in China."""
+
+LAB = {t.code: t for t in (*LAB_TESTS, *LYMPHOCYTE_SUBSETS)}
 
 ASSAYS: dict[str, tuple[str, float, float]] = {
     "CARTQPCR": ("copies/ug gDNA", 50.0, 0.3),
@@ -598,6 +612,9 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
     lvl = protocol.dose_levels[out.level]
     diagnosis = str(pt["diagnosis"])
     p = {name: float(v[k]) for name, v in out.params.items()}
+    # draws added by issue 13 come from child generators (lymphocyte-subset noise; GVHD of a
+    # donor-derived product and organ stages), so the patient's other draws are unchanged
+    aux, gvhd_rng = prng.spawn(2)
     states = _daily_states(out, k, end_day)
     crs_daily, icans_daily = out.crs_daily[k], out.icans_daily[k]
     crs_g, icans_g = int(crs_daily.max()), int(icans_daily.max())
@@ -606,10 +623,18 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
     marrow_days = sorted(d for d in protocol.schedule.marrow_days if 0 < d <= end_day)
     lesions = _draw_lesions(pt, prng)
     course = _disease_course(states, p, diagnosis, marrow_days, lesions, end_day, prng)
-    counts = _blood_counts(states, course, pt, crs_g, end_day, prng)
+    counts = _blood_counts(states, course, pt, crs_g, end_day, prng,
+                           normal_cd7_steady=p["normal_cd7_steady"])
     stops = [end_day, course.death, peak_day + 2 if fatal_crs else None]
     episodes = _complications(course, counts, states, crs_daily,
                               min(s for s in stops if s is not None), prng)
+    episodes += _product_gvhd(protocol, course, min(s for s in stops if s is not None),
+                              gvhd_rng)
+    episodes.sort(key=lambda e: (e.start, e.term))
+    gvhd = {i: gvhd_observation(min(e.grade, 4), gvhd_rng) for i, e in enumerate(episodes)
+            if e.term == GVHD_TERM}
+    liver = [(e.start, e.end, float(gvhd[i].get("bilirubin_mg_dl", 0.0)))
+             for i, e in enumerate(episodes) if i in gvhd and "bilirubin_mg_dl" in gvhd[i]]
     # ---- death and its cause: the earliest of fatal CRS, a fatal complication, the disease
     deaths: list[tuple[int, str]] = [(e.end, e.term) for e in episodes if e.grade == 5]
     if fatal_crs:
@@ -687,6 +712,11 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
             continue
         values = _lab_values(d, counts, states, pt, prng,
                              hematology_only=d not in lab_days)
+        if "BILI" in values:
+            for start, end, bili in liver:      # liver GVHD: its bilirubin (MAGIC liver stage)
+                if start <= d <= end:
+                    values["BILI"] = max(values["BILI"], round(
+                        17.1 * bili * float(np.exp(gvhd_rng.normal(0.0, 0.05))), 1))
         for code, value in values.items():
             test = LAB[code]
             if d <= 0:
@@ -702,10 +732,19 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
             continue
         s = states[max(d, 0)]
         cd7 = (s[_N] + 0.02 * s[_B]) * float(np.exp(prng.normal(0, 0.1)))
-        lymph = s[_E] + s[_M] + s[_N] + _cd7_negative_t(d) + 100.0
+        lymph = s[_E] + s[_M] + s[_N] + _cd7_negative_t(d) + SUBSET["other_lymphocytes"]
         _lab_row(rows, usubjid, day0, d, LAB["CD7ABS"], round(cd7, 1), None, "BLOOD")
         _lab_row(rows, usubjid, day0, d, LAB["CD7PCT"], round(100 * s[_N] / lymph, 2), None,
                  "BLOOD")
+    # ---- lymphocyte subsets (flow cytometry) on the CD7 days and the follow-up lab visits
+    for d in sorted({-7, *sched.cd7_days, *sched.followup_days}):
+        if not on_cart(d):
+            continue
+        true = lymphocyte_subsets(states[max(d, 0)], d, normal_cd7_steady=p["normal_cd7_steady"])
+        for test in LYMPHOCYTE_SUBSETS:
+            value = true[test.code] * float(np.exp(aux.normal(0.0, SUBSET["flow_sd"])))
+            _lab_row(rows, usubjid, day0, d, test, float(round(value)), None, "BLOOD",
+                     method="FLOW")
     vcn = float(np.exp(prng.normal(math.log(1.5), 0.3)))
     for d in sched.kinetics_days:
         if not on_cart(d):
@@ -713,7 +752,7 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
         s = states[max(d, 0)]
         car = s[_E] + s[_M]
         wbc = 1000.0 * counts.wbc(d)
-        cd3 = car + 0.8 * s[_N] + _cd7_negative_t(d)
+        cd3 = lymphocyte_subsets(s, d)["CD3ABS"]
         truth = {"CARTQPCR": car / max(wbc, 50.0) * CELLS_PER_UG_GDNA * vcn,
                  "CARTPCT": 100.0 * car / cd3, "CARTABS": car}
         limit = {"CARTPCT": 100.0}
@@ -739,13 +778,25 @@ def _dosed_subject(rows: _Rows, protocol: Any, pt: pd.Series, usubjid: str, day0
         rows.add("PR", usubjid, PRTRT="ALLOGENEIC HSCT", PRSTDTC=_iso(day0, hsct))
     # ---- cytopenia episodes (from the LB grades), infections, GVHD
     _cytopenia_aes(rows, usubjid, day0, graded, hsct, last_day)
-    for e in episodes:
+    for i, e in enumerate(episodes):
         if alive(e.start):
             # a grade-5 episode that another cause of death came before is life-threatening
             fatal = e.grade == 5 and cause == e.term and e.end == death_day
-            _add_ae(rows, usubjid, day0, e.term, e.grade if fatal else min(e.grade, 4),
+            grade = e.grade if fatal else min(e.grade, 4)
+            if i in gvhd and not fatal:
+                # acute GVHD: the MAGIC overall grade of its organ stages, as a site grades it
+                grade = grade_gvhd(gvhd[i]).grade
+            _add_ae(rows, usubjid, day0, e.term, grade,
                     e.start, e.end, scale=scale_of(e.term),
                     related=hsct is None or e.start < hsct, fatal=fatal, stop=last_day)
+            if i in gvhd and grade >= GVHD_STEROID_GRADE and (hsct is None or e.start < hsct):
+                # the product's GVHD of grade II-IV: first-line systemic corticosteroid
+                rows.add("CM", usubjid, CMTRT="METHYLPREDNISOLONE",
+                         CMDECOD="METHYLPREDNISOLONE", CMCAT="GVHD MANAGEMENT",
+                         CMINDC="GRAFT VERSUS HOST DISEASE",
+                         CMDOSE=float(round(GVHD_STEROID_MG_PER_KG * weight)), CMDOSU="mg",
+                         CMROUTE="INTRAVENOUS", CMSTDTC=_iso(day0, e.start),
+                         CMENDTC=None if e.end > last_day else _iso(day0, e.end))
     # ---- immunogenicity
     ada_pos_from = int(prng.choice([28, 90, 180])) if prng.uniform() < 0.15 else None
     for d in sched.ada_days:
@@ -1000,7 +1051,8 @@ def _rise(days: np.ndarray, midpoint: float, width: float) -> np.ndarray:
 
 
 def _blood_counts(states: np.ndarray, course: _Course, pt: pd.Series, crs_grade: int,
-                  end_day: int, prng: np.random.Generator) -> _Counts:
+                  end_day: int, prng: np.random.Generator, *,
+                  normal_cd7_steady: float | None = None) -> _Counts:
     """Blood counts that follow the marrow (docs/virtual-patients.md, "Blood counts"):
     normal production x (1 - marrow blast fraction) x recovery, where recovery falls after
     lymphodepletion to a nadir, leaves it for a partial level and later recovers fully, on
@@ -1008,7 +1060,9 @@ def _blood_counts(states: np.ndarray, course: _Course, pt: pd.Series, crs_grade:
     severe CRS and low baseline platelets);
     after HSCT, aplasia until engraftment (:data:`HSCT_ENGRAFTMENT`), then the graft's
     counts. Lymphocytes: CAR-T + normal CD7+ + CD7-negative T cells (model), after HSCT the
-    donor's slow reconstitution."""
+    donor's slow reconstitution. Before infusion (``before``): the disease's own counts, and,
+    with ``normal_cd7_steady``, the lymphocytes before lymphodepletion (the patient's steady
+    state of normal CD7+ cells; :func:`lymphocyte_subsets`)."""
     days = np.arange(end_day + 1, dtype=float)
     capacity = 1.0 - course.blasts
     male = str(pt.get("sex", "M")) == "M"
@@ -1038,7 +1092,8 @@ def _blood_counts(states: np.ndarray, course: _Course, pt: pd.Series, crs_grade:
     plt = normal_plt * capacity * rise_plt + base_plt * washout
     hgb_rise = 0.55 + 0.45 * _rise(days, t_full + 10.0, 10.0)
     lym = (states[:, _E] + states[:, _M] + states[:, _N]
-           + np.array([_cd7_negative_t(int(d)) for d in days]) + 100.0) / 1000.0
+           + np.array([_cd7_negative_t(int(d)) for d in days])
+           + SUBSET["other_lymphocytes"]) / 1000.0
     other = 0.05 + 0.45 * rise_anc
     engraftment = None
     if course.hsct is not None:
@@ -1061,8 +1116,14 @@ def _blood_counts(states: np.ndarray, course: _Course, pt: pd.Series, crs_grade:
     blast_pct = 100.0 * course.blasts
     circulating = 0.05 * np.maximum(blast_pct - 20.0, 0.0)
     capacity0 = 1.0 - min(float(pt["marrow_blast_pct"]), 99.0) / 100.0
+    lym_before = float(lym[0])
+    if normal_cd7_steady is not None:
+        # before lymphodepletion: the same cells the flow panel counts (lymphocyte_subsets)
+        subsets = lymphocyte_subsets(states[0], -1, normal_cd7_steady=normal_cd7_steady)
+        lym_before = (subsets["CD3ABS"] + subsets["NKABS"]
+                      + SUBSET["other_lymphocytes"]) / 1000.0
     before = {"NEUT": base_anc, "PLAT": base_plt, "HGB": 80.0 + 45.0 * capacity0,
-              "LYM": float(lym[0]), "OTHER": 0.5}
+              "LYM": lym_before, "OTHER": 0.5}
     return _Counts(anc, plt, hgb, lym, other, circulating, before, engraftment)
 
 
@@ -1120,6 +1181,99 @@ COMPLICATIONS: tuple[Complication, ...] = (
                  "[D4] GVHD grade 5 in 4%"),
 )
 """Infections and GVHD of the virtual patients (docs/virtual-patients.md, "Infections")."""
+
+GVHD_TERM = "Graft versus host disease"
+
+
+@dataclass(frozen=True)
+class ProductGVHD:
+    """Acute GVHD caused by a donor-derived CAR-T product (protocol
+    ``intervention.product_origin`` ``donor_prior_hsct`` or ``donor_new``): probability per
+    infused patient, MAGIC overall grade distribution, onset and duration (days), source."""
+
+    probability: float
+    grades: tuple[tuple[int, float], ...]
+    onset_days: tuple[int, int]
+    duration_days: tuple[int, int]
+    source: str
+
+
+PRODUCT_GVHD = ProductGVHD(
+    0.40, ((1, 0.5), (2, 0.45), (3, 0.05)), (14, 60), (14, 42),
+    "[D4] donor-derived CD7 CAR-T phase II (55 r/r T-ALL/LBL, Blood 2025): acute GVHD grade "
+    "1-2 in 38%, grade 3 in 2%, none of grade 4-5, so 40% of any grade and 1 in 20 of them "
+    "grade 3; [D1] Pan 2021 (20 patients, same platform): grade 1-2 in 60%. The split of "
+    "grade I and II, the onset (uniform days 14-60) and the duration (14-42 days) are "
+    "assumptions (not found published for CD7 CAR-T)")
+"""Acute GVHD of a donor-derived product (docs/virtual-patients.md, "GVHD"). An autologous
+product (every shipped protocol) or one of unknown origin gives none; GVHD after an allogeneic
+HSCT is the ``transplant`` row of :data:`COMPLICATIONS`."""
+
+GVHD_STEROID_GRADE = 2
+GVHD_STEROID_MG_PER_KG = 2.0
+"""Acute GVHD of the product of MAGIC grade >= II is treated with methylprednisolone 2 mg/kg/day
+IV from onset to resolution (CM, CMCAT ``GVHD MANAGEMENT``): first-line therapy of grade II-IV
+acute GVHD (Penack O et al., EBMT recommendations, Lancet Haematol 2020;7:e157-e167); grade I
+is treated topically (no CM record). GVHD after an allogeneic HSCT is the transplant's and
+its treatment is not recorded."""
+
+GVHD_PATTERNS: dict[int, tuple[tuple[float, dict[str, Any]], ...]] = {
+    1: ((1.0, {"skin_bsa_pct": (10.0, 50.0)}),),
+    2: ((0.4, {"skin_bsa_pct": (51.0, 80.0)}),
+        (0.25, {"skin_bsa_pct": (10.0, 50.0), "upper_gi_persistent": True}),
+        (0.2, {"skin_bsa_pct": (10.0, 50.0), "stool_ml": (500.0, 999.0)}),
+        (0.15, {"bilirubin_mg_dl": (2.0, 3.0)})),
+    3: ((0.6, {"skin_bsa_pct": (10.0, 50.0), "stool_ml": (1000.0, 1500.0)}),
+        (0.4, {"skin_bsa_pct": (10.0, 50.0), "bilirubin_mg_dl": (3.1, 6.0)})),
+    4: ((0.6, {"stool_ml": (1600.0, 3000.0), "gi_severe_pain_or_bleeding": True}),
+        (0.4, {"bilirubin_mg_dl": (15.1, 25.0)})),
+}
+"""MAGIC overall grade -> (weight, organ involvement) patterns that have that grade by
+``celltrial.clinical.gvhd.grade_gvhd`` (Harris 2016, Tables 1-2): a range (uniform, whole %
+BSA and mL, bilirubin to 0.1 mg/dL) or a flag per organ key. Skin is the organ most often
+involved (grade I is skin only); the weights are assumptions."""
+
+
+def gvhd_observation(grade: int, rng: np.random.Generator) -> dict[str, Any]:
+    """An acute GVHD organ observation (vocabulary of ``clinical.gvhd.GVHD_KEYS``) whose MAGIC
+    overall grade is ``grade`` (1-4), one pattern of :data:`GVHD_PATTERNS` drawn by weight."""
+    if grade not in GVHD_PATTERNS:
+        raise invalid("GVHD grade", grade, f"one of {sorted(GVHD_PATTERNS)}")
+    patterns = GVHD_PATTERNS[grade]
+    weights = np.array([w for w, _ in patterns])
+    _, organs = patterns[int(rng.choice(len(patterns), p=weights / weights.sum()))]
+    out: dict[str, Any] = {}
+    for key, spec in organs.items():
+        if isinstance(spec, bool):
+            out[key] = spec
+        else:
+            value = float(rng.uniform(*spec))
+            out[key] = round(value, 1) if key == "bilirubin_mg_dl" else float(round(value))
+            out[key] = min(max(out[key], spec[0]), spec[1])
+    return out
+
+
+def _product_gvhd(protocol: Any, course: _Course, horizon: int,
+                  rng: np.random.Generator) -> list[_Episode]:
+    """The acute GVHD episode of a donor-derived product (:data:`PRODUCT_GVHD`), if any:
+    none for another origin, none starting after ``horizon`` (death, end of follow-up) or on
+    or after an allogeneic HSCT (GVHD then belongs to the graft)."""
+    from celltrial.protocols.schema import DONOR_DERIVED
+
+    if str(getattr(protocol.intervention, "product_origin", "unknown")) not in DONOR_DERIVED:
+        return []
+    g = PRODUCT_GVHD
+    if rng.uniform() >= g.probability:
+        return []
+    grades = np.array([x for x, _ in g.grades])
+    probs = np.array([q for _, q in g.grades])
+    grade = int(rng.choice(grades, p=probs / probs.sum()))
+    start = int(rng.integers(g.onset_days[0], g.onset_days[1] + 1))
+    end = start + int(rng.integers(g.duration_days[0], g.duration_days[1] + 1))
+    if start > horizon or (course.hsct is not None and start >= course.hsct):
+        return []
+    return [_Episode(GVHD_TERM, start, end, grade)]
+
 
 IMMUNE_THRESHOLD = 400.0
 """T/NK cells/uL (normal CD7+ + CD7-negative T cells) under which the immunodeficiency
@@ -1373,6 +1527,78 @@ def _cd7_negative_t(day: int) -> float:
     return 100.0 + 300.0 * (1.0 - math.exp(-max(day, 0) / 45.0))
 
 
+@dataclass(frozen=True)
+class SubsetFigure:
+    """One figure of the lymphocyte-subset observation model (what the flow panel reads from
+    the model's states), its unit and its source."""
+
+    name: str
+    value: float
+    unit: str
+    source: str
+
+
+SUBSET_FIGURES: tuple[SubsetFigure, ...] = (
+    SubsetFigure(
+        "nk_share", 0.2, "fraction of the normal CD7+ T/NK cells (model state N)",
+        "healthy adults: CD56+ NK 61-607/uL against CD3+ T 723-2,271/uL (95% ranges; Wong WS "
+        "et al. Clin Vaccine Immunol 2013;20:602-606), NK 14-18% against CD3+ 66-67% of "
+        "lymphocytes (medians; Chng WJ et al. Clin Diagn Lab Immunol 2004;11:168-173); with "
+        "85-90% of T cells CD7+ and every NK cell CD7+, NK are 0.15-0.24 of the CD7+ T/NK "
+        "cells; 0.2, the split the CAR-T share of CD3+ cells (PC CARTPCT) already used"),
+    SubsetFigure(
+        "cd4_share", 0.55, "fraction of T cells (CD7+ and CD7-negative)",
+        "CD3+CD4+ 396-1,309 of CD3+ 723-2,271/uL (Wong 2013: 0.56 of the geometric middles); "
+        "CD4 35% of 66-67% CD3+ lymphocytes (Chng 2004: 0.52-0.53)"),
+    SubsetFigure(
+        "cd8_share", 0.38, "fraction of T cells (CD7+ and CD7-negative)",
+        "CD3+CD8+ 224-1,014 of CD3+ 723-2,271/uL (Wong 2013: 0.37); CD8 27-27.5% of 66-67% "
+        "(Chng 2004: 0.41); CD4:CD8 about 1.4; the rest (~7%) are CD4-CD8- or CD4+CD8+"),
+    SubsetFigure(
+        "cd7_negative_share", 0.13, "fraction of T cells before lymphodepletion",
+        "CD7 is on ~85-90% of normal T cells ([D6], [D12]; parameters.normal_cd7_steady); "
+        "after lymphodepletion the CD7-negative T cells follow _cd7_negative_t (unchanged)"),
+    SubsetFigure(
+        "car_cd4_share", 0.4, "fraction of circulating CAR-T cells that are CD4+ (rest CD8+)",
+        "assumption: CD7 CAR-T products are CD8-rich ([D3]: naturally selected CD7 CAR-T "
+        "hold more CD8+ central memory cells); no CD4:CD8 of circulating CD7 CAR-T cells was "
+        "found. CAR-T cells are CD3+ and count in CD3/CD4/CD8 as a flow panel counts them"),
+    SubsetFigure(
+        "other_lymphocytes", 100.0, "cells/uL",
+        "B cells and other non-T/NK lymphocytes, the constant already in LB LYM (assumption)"),
+    SubsetFigure(
+        "flow_sd", 0.1, "log-normal SD",
+        "assumption: ~10% CV of single-platform flow absolute counts"),
+)
+"""Observation model of the lymphocyte subsets (docs/virtual-patients.md, "Lymphocyte
+subsets"): the model's normal CD7+ cells N split into T and NK cells, CD7-negative T cells,
+CAR-T cells split into CD4/CD8."""
+
+SUBSET = {f.name: f.value for f in SUBSET_FIGURES}
+
+
+def lymphocyte_subsets(state: np.ndarray, day: int, *,
+                       normal_cd7_steady: float | None = None) -> dict[str, float]:
+    """True CD3+, CD4+, CD8+ T-cell and NK-cell counts (cells/uL) of one model state on study
+    day ``day`` (:data:`SUBSET_FIGURES`): CAR-T cells E + M are CD3+ (``car_cd4_share`` CD4+,
+    the rest CD8+); normal CD7+ cells N are ``nk_share`` NK and the rest T cells; CD7-negative
+    T cells are :func:`_cd7_negative_t`. Before lymphodepletion (``day`` < 0 with
+    ``normal_cd7_steady`` given) N is the patient's steady state and the CD7-negative T cells
+    are ``cd7_negative_share`` of all T cells; no CAR-T yet."""
+    nk_share, cd7neg_share = SUBSET["nk_share"], SUBSET["cd7_negative_share"]
+    if day < 0 and normal_cd7_steady is not None:
+        n, car = float(normal_cd7_steady), 0.0
+        t_pos = (1.0 - nk_share) * n
+        t_neg = t_pos * cd7neg_share / (1.0 - cd7neg_share)
+    else:
+        n, car = float(state[_N]), float(state[_E] + state[_M])
+        t_pos, t_neg = (1.0 - nk_share) * n, _cd7_negative_t(day)
+    t = t_pos + t_neg
+    cd4 = SUBSET["car_cd4_share"]
+    return {"CD3ABS": car + t, "CD4ABS": cd4 * car + SUBSET["cd4_share"] * t,
+            "CD8ABS": (1.0 - cd4) * car + SUBSET["cd8_share"] * t, "NKABS": nk_share * n}
+
+
 def _lab_values(day: int, counts: _Counts, states: np.ndarray, pt: pd.Series,
                 prng: np.random.Generator, *, hematology_only: bool) -> dict[str, float]:
     """Measured blood counts (true counts of ``_blood_counts`` with 10% log-normal noise) and
@@ -1508,7 +1734,7 @@ def virtual_cohort(protocol: Any, n: int, seed: int, *, level: int = 0,
     return rows.frames()
 
 
-INFECTION_TERMS = frozenset(c.term for c in COMPLICATIONS) - {"Graft versus host disease"}
+INFECTION_TERMS = frozenset(c.term for c in COMPLICATIONS) - {GVHD_TERM}
 VIRAL_TERMS = frozenset({"Cytomegalovirus infection reactivation",
                          "Epstein-Barr virus infection reactivation"})
 
