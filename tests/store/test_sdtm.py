@@ -252,10 +252,10 @@ def test_define_xml_refuses_a_value_outside_ct_naming_it():
     from celltrial.store.sdtm.define import define_xml
 
     sdtm = _sdtm()
-    sdtm["LB"].loc[0, "LBTESTCD"] = "CD3ABS"
-    assert ("SD0004", "LBTESTCD", "CD3ABS") in {(f.rule, f.variable, f.value)
-                                               for f in check(sdtm)}
-    with pytest.raises(StoreError, match=r"^Invalid `LBTESTCD` value: got `'CD3ABS'`"):
+    sdtm["LB"].loc[0, "LBTESTCD"] = "IL6"  # the store's code, CT has INTLK6
+    assert ("SD0004", "LBTESTCD", "IL6") in {(f.rule, f.variable, f.value)
+                                            for f in check(sdtm)}
+    with pytest.raises(StoreError, match=r"^Invalid `LBTESTCD` value: got `'IL6'`"):
         define_xml(sdtm, STUDY)
 
 
