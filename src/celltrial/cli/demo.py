@@ -75,7 +75,7 @@ def demo(
                 ok = sum(r.status == "ok" for r in analysis.endpoints)
                 progress.update(task, description=f"{study_id}: SDTM conformance check")
                 sdtm = sdtm_datasets(store, study_id, country=protocol.country)
-                findings = check(sdtm)
+                findings = check(sdtm, protocol)
                 errors = sum(severity(f.rule) == "error" for f in findings)
                 failed += [study_id] if errors else []
                 summary.add_row(study_id, f"{len(adsl)} screened, {len(dosed)} infused",
