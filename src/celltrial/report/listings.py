@@ -13,7 +13,8 @@ One row per patient (or per adverse event), read from the analysis datasets as t
   MRD status in remission (ADSL ``MRDSTAT``), overall survival and progression-free survival
   times with their censoring (ADTTE);
 - Listing 16.2.7, adverse events by patient (ADAE, treatment-emergent): term, grade, onset
-  and end day, duration, seriousness, relationship, outcome.
+  and end day with the duration in one cell, seriousness, relationship and outcome in another
+  (fewer cells: WeasyPrint's print costs about 2 ms per table cell, benchmarks/RESULTS.md).
 
 Values are printed as the CSR tables print them (:mod:`celltrial.report.csr`): dates as ISO
 8601 days, ``-`` for a value the dataset does not hold, integers without ``.0``. Listings are
@@ -228,17 +229,17 @@ def adverse_event_listing(rd: ReportData) -> CsrTable:
             level = _text(events["TRT01A"].iloc[0])
             rows.append(Row(f"{subject} ({level})", (), 0, True))
             for r in events.itertuples():
-                rows.append(Row(str(r.AEDECOD), (num(r.ATOXGRN), num(r.ASTDY), num(r.AENDY),
-                                                 num(r.ADURN), _text(r.AESER, YES_NO),
-                                                 _text(r.AEREL).lower(),
-                                                 _text(r.AEOUT).lower()), 1))
+                rows.append(Row(str(r.AEDECOD), (
+                    num(r.ATOXGRN), f"{num(r.ASTDY)}-{num(r.AENDY)} ({num(r.ADURN)})",
+                    f"{_text(r.AESER, YES_NO)}; {_text(r.AEREL).lower()}; "
+                    f"{_text(r.AEOUT).lower()}"), 1))
     return _listing("16.2.7", "Adverse events by patient", _population(rd),
-                    "Patient (dose level) / term", ("Grade", "Onset day", "End day",
-                                                    "Duration (days)", "Serious",
-                                                    "Relationship", "Outcome"), rows,
+                    "Patient (dose level) / term", ("Grade", "Onset-end day (duration, days)",
+                                                    "Serious; relationship; outcome"), rows,
                     ("Treatment-emergent adverse events (ADAE TRTEMFL); CTCAE v5.0 terms and "
                      "grades, CRS and ICANS graded by ASTCT 2019.",
-                     "Days after the first infusion (day 0); NE: not ended by the data cut-off."),
+                     "Days after the first infusion (day 0); NE: not ended by the data cut-off.",
+                     "Serious: yes / no; relationship to CAR-T cells and outcome as recorded."),
                     empty=(LISTING_EMPTY if rd.safety.empty
                            else "No treatment-emergent adverse event was reported."))
 

@@ -482,16 +482,15 @@ def _fractions(rd: ReportData, adex: pd.DataFrame, groups: Groups, cols: tuple[s
             rows.append(Row("Dose given (CAR-T cells/kg): median (min, max)", tuple(
                 median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "ADOSE"])
                 for _, g in groups), 2))
-            rows.append(Row("Given / planned: median (min, max)", tuple(
-                median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "DOSERAT"], 3)
-                for _, g in groups), 2))
-            rows.append(_count_row("Outside the dose tolerance", groups,
+            rows.append(_count_row(f"Outside +/-{100 * iv.dose_tolerance:.0f}% of the planned "
+                                   "dose", groups,
                                    set(given.loc[given["OUTTOLFL"] == "Y", "USUBJID"]), 2))
             rows.append(Row("Bags: median (min, max)", tuple(
                 median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "EXBAGN"])
                 for _, g in groups), 2))
         withheld = d[d["FRSTAT"] == "WITHHELD"]
-        rows.append(_count_row("Withheld", groups, set(withheld["USUBJID"])))
+        if number > 1 or len(withheld):  # the first fraction is always given (split_hold)
+            rows.append(_count_row("Withheld", groups, set(withheld["USUBJID"])))
         if len(withheld):
             rule = withheld["HOLDRL"].fillna("").astype(str)
             for rid in sorted(set(rule)):
@@ -1068,11 +1067,10 @@ def kinetics(rd: ReportData) -> list[Block]:
 PERSISTENCE_ANALYTES: dict[str, str] = {
     "CARTQPCR": "CAR transgene by qPCR", "CARTABS": "CAR+ T cells by flow (cells/\u00b5L)",
     "CARTPCT": "CAR+ T cells by flow (% of CD3+)"}
-#: censoring reasons of the persistence rows (celltrial.derive.persistence EVENT_TYPES)
-PERSISTENCE_CENSORING: dict[str, str] = {
-    "DEATH BEFORE LOSS SEEN": "Censored: died while detectable",
-    "ALLOGENEIC HSCT BEFORE LOSS SEEN": "Censored: allogeneic HSCT while detectable",
-    "DETECTABLE AT LAST SAMPLE": "Censored: detectable at the last sample"}
+#: censoring reasons of the persistence rows, in the order of their cell
+#: (celltrial.derive.persistence EVENT_TYPES)
+PERSISTENCE_CENSORING = ("DEATH BEFORE LOSS SEEN", "ALLOGENEIC HSCT BEFORE LOSS SEEN",
+                         "DETECTABLE AT LAST SAMPLE")
 
 
 def _median_ci(fit: dict[str, Any] | None) -> str:
@@ -1105,10 +1103,10 @@ def _persistence(rd: ReportData, groups: Groups, cols: tuple[str, ...]) -> CsrTa
                         tuple("0" if not f else str(f["n"]) for f in fits), 1))
         rows.append(Row("Loss of detectable CAR-T seen",
                         tuple("-" if not f else str(f["events"]) for f in fits), 1))
-        for reason, label in PERSISTENCE_CENSORING.items():
-            rows.append(Row(label, tuple("-" if not f else str(f.get("censoring", {})
-                                                                 .get(reason, 0))
-                                         for f in fits), 2))
+        rows.append(Row("Censored: died / allogeneic HSCT / detectable at the last sample",
+                        tuple("-" if not f else " / ".join(
+                            str(f.get("censoring", {}).get(reason, 0))
+                            for reason in PERSISTENCE_CENSORING) for f in fits), 1))
         rows.append(Row("Median time to loss, days (95% CI)",
                         tuple(_median_ci(f) for f in fits), 1))
         never.append(f"{name}: {p.get('never_quantifiable', 0)}")
