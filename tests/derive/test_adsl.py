@@ -199,3 +199,13 @@ def test_mrd_status_in_remission(domains, protocol):
     assert status["S2"] == "POSITIVE"   # CRi d28, AML, flow MRD 0.2% >= 0.1% on day 28
     assert status["S3"] is None         # CR without an MRD result: not recorded
     assert status["S5"] is None         # no remission
+
+
+def test_mrd_status_without_any_remission_is_empty(domains, protocol):
+    from celltrial.derive import build_adlb, build_adrs
+    from celltrial.derive.adsl import with_mrd_status
+
+    domains["RS"] = domains["RS"].assign(RSSTRESC="NR", RSORRES="NR")
+    adsl = build_adsl(domains, protocol)
+    out = with_mrd_status(adsl, build_adrs(domains, adsl), build_adlb(domains, adsl))
+    assert out["MRDSTAT"].isna().all()

@@ -368,7 +368,7 @@ def with_mrd_status(adsl: pd.DataFrame, adrs: pd.DataFrame, adlb: pd.DataFrame
         remission = first_day_in(adrs, REMISSION)
         mrd = adlb[(adlb["PARAMCD"] == "MRD") & adlb["AVAL"].notna() & (adlb["ADY"] > 0)
                    & adlb["USUBJID"].isin(remission.index)]
-        mrd = mrd[mrd["ADY"] >= mrd["USUBJID"].map(remission) - 7]
+        mrd = mrd[mrd["ADY"] >= mrd["USUBJID"].map(remission).astype(float) - 7]
         if len(mrd):
             disease = out.set_index("USUBJID")["DISEASE"]
             threshold = mrd["USUBJID"].map(lambda u: mrd_threshold(disease.get(u), {}))
