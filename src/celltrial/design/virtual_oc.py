@@ -251,7 +251,7 @@ def _design_task(design: DoseDesign, bank: PatientBank, n_trials: int, seed: int
     """Every chunk of one design, in order, sharing one memo of decisions (a Dask task)."""
     memo = _Memo(design, rp2d_rule or _default_rule())
     total = None
-    for size, ss in chunk_seeds(n_trials, seed):
+    for size, ss in chunk_seeds(n_trials, seed, CHUNK):
         part = run_chunk(design, bank, size, ss, rp2d_rule=rp2d_rule, window_days=window_days,
                          memo=memo)
         total = part if total is None else total + part
@@ -279,7 +279,7 @@ def virtual_oc(bank: PatientBank, designs: Mapping[str, DoseDesign], n_trials: i
             t0 = time.perf_counter()
             memo = _Memo(design, rp2d_rule or _default_rule())
             total = None
-            for size, ss in chunk_seeds(n_trials, seed):
+            for size, ss in chunk_seeds(n_trials, seed, CHUNK):
                 part = run_chunk(design, bank, size, ss, rp2d_rule=rp2d_rule,
                                  window_days=window_days, memo=memo)
                 total = part if total is None else total + part
