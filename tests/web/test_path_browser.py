@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -150,14 +151,24 @@ class Walk:
                     field.send_keys(value)
 
     def press(self, css: str = "form.entry button[type=submit]") -> None:
-        """Click a button and wait for the next page."""
+        """Click a button and wait for the next page: a mark set on this page's window is gone
+        (a new document has a new window object) and the new page has loaded. (Selenium's
+        ``staleness_of`` asks the old element, which Chromium may answer mid-navigation with an
+        inspector error instead of "stale".)"""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
-        page = self.driver.find_element(By.TAG_NAME, "html")
+        def arrived(driver: Any) -> bool:
+            try:
+                return bool(driver.execute_script(
+                    "return !window.__leaving && document.readyState === 'complete'"))
+            except WebDriverException:  # between two documents
+                return False
+
+        self.driver.execute_script("window.__leaving = true")
         self.driver.find_element(By.CSS_SELECTOR, css).click()
-        WebDriverWait(self.driver, 20).until(ec.staleness_of(page))
+        WebDriverWait(self.driver, 20).until(arrived)
 
     def action(self, value: str) -> None:
         self.press(f"button[name=action][value={value}]")
