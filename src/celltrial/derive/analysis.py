@@ -83,7 +83,8 @@ def derive_datasets(domains: Domains, protocol: Any) -> dict[str, pd.DataFrame]:
     adsl = build_adsl(domains, protocol)
     adrs = build_adrs(domains, adsl)
     adpc = build_adpc(domains, adsl)
-    adtox = build_adtox(domains, adsl, adrs)
+    adtox = build_adtox(domains, adsl, adrs, product_origin=getattr(
+        getattr(protocol, "intervention", None), "product_origin", None))
     adtte = build_adtte(adsl, adrs, protocol)
     persistence = build_persistence(adpc, adsl)
     if len(persistence):  # time to loss of detectable CAR-T: LOSSQPCR, LOSSABS, LOSSPCT
