@@ -61,6 +61,17 @@ def num(value: Any, digits: int = 3) -> str:
     return f"{value:,.{decimals}f}" if abs(value) >= 1e4 else f"{value:.{decimals}f}"
 
 
+#: Cell doses are printed in units of 10^6 cells/kg, as the registrations state them
+#: ("(0.5-10)x10^6 CAR-T cells/kg"); the unit goes in the row or column label (:data:`PER_KG`).
+MILLION = 1e6
+PER_KG = "×10⁶ CAR-T cells/kg"
+
+
+def per_kg(value: Any) -> str:
+    """A cell dose (cells/kg) in units of :data:`PER_KG` (``5e5`` -> ``0.500``)."""
+    return NE if is_missing(value) else num(float(value) / MILLION)
+
+
 def n_pct(n: int, total: int) -> str:
     """``n (%)`` of ``total`` to one decimal; ``0`` alone when ``n`` is 0 (CSR convention)."""
     if total <= 0:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from celltrial.report.csr import CsrTable, Row, is_missing, num
+from celltrial.report.csr import PER_KG, CsrTable, Row, is_missing, num, per_kg
 from celltrial.report.data import ReportData
 
 LISTING_EMPTY = "No patient received CAR-T cells by the data cut-off: nothing to list."
@@ -162,16 +162,16 @@ def exposure_listing(rd: ReportData) -> CsrTable:
         outside = "-" if ratio is None else ("yes" if abs(ratio - 1) > tol else "no")
         split = (_fractions_text(per_subject[r.USUBJID]) if r.USUBJID in per_subject
                  else ("-", "-", "-")) if has_adex else ()
-        rows.append(Row(str(r.USUBJID), (_text(r.TRT01A), _date(r.TRTSDT), num(plan),
-                                         num(r.TRTDOSE), num(ratio), outside, *split)))
+        rows.append(Row(str(r.USUBJID), (_text(r.TRT01A), _date(r.TRTSDT), per_kg(plan),
+                                         per_kg(r.TRTDOSE), num(ratio), outside, *split)))
     notes = ["Actual total: the sum of the fractions given (ADSL TRTDOSE)."]
     notes.append("Fractions: given / planned, the others withheld (hold rule) or not recorded, "
                  "and the bags infused (ADEX)." if has_adex else
                  "Fractions given or withheld, with the hold rule applied, and bags are "
                  "recorded in EX and not carried by the analysis datasets.")
     return _listing("16.2.5", "Dosing: planned and actual CAR-T cells/kg", _population(rd),
-                    "Patient", ("Dose level", "First infusion", "Planned (cells/kg)",
-                                "Actual total (cells/kg)", "Actual / planned",
+                    "Patient", ("Dose level", "First infusion", f"Planned ({PER_KG})",
+                                f"Actual total ({PER_KG})", "Actual / planned",
                                 f"Outside +/-{100 * tol:.0f}%",
                                 *(("Fractions given", "Fractions not given", "Bags")
                                   if has_adex else ())), rows, tuple(notes))

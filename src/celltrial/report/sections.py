@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from celltrial.report.csr import (
-    NE, CsrTable, Row, column, est_ci, is_missing, median_range, n_pct, num,
+    MILLION, NE, PER_KG, CsrTable, Row, column, est_ci, is_missing, median_range, n_pct, num,
+    per_kg,
 )
 from celltrial.report.committee import committee_blocks
 from celltrial.report.data import ReportData, assumptions
@@ -198,11 +199,11 @@ def protocol_summary(rd: ReportData) -> list[Block]:
     rows.append(Row("DLT window", (f"{p.dlt.window_days} days",)))
     blocks.append(T(CsrTable("9.1", "Study design", "Protocol as registered; assumed values marked",
                              "Item", ("Value",), tuple(rows))))
-    dose_rows = tuple(Row(d.id, (d.label or "", num(d.cells_per_kg),
+    dose_rows = tuple(Row(d.id, (d.label or "", per_kg(d.cells_per_kg),
                                  "assumed" if d.assumed else "registered"))
                       for d in iv.dose_levels)
     blocks.append(T(CsrTable("9.2", "Dose levels", "Protocol", "Dose level",
-                             ("Label", "CAR-T cells/kg", "Source"), dose_rows)))
+                             ("Label", PER_KG, "Source"), dose_rows)))
     split_rows = tuple(Row(f"Day {f.day}", (f"{100 * f.fraction:.0f}%",
                                             "assumed" if f.assumed else "registered"))
                        for f in iv.split)
@@ -438,11 +439,12 @@ def exposure(rd: ReportData) -> list[Block]:
         return [T(_empty("14.1.4", "Extent of exposure", _pop(rd)))]
     groups, cols = _columns(rd)
     planned = {d.id: d.cells_per_kg for d in rd.protocol.intervention.dose_levels}
-    rows = [Row("Planned dose (CAR-T cells/kg)",
-                tuple(num(planned[lv]) if lv in planned else "-" for lv, _ in groups)),
-            Row("Actual total dose (CAR-T cells/kg)", (), 0, True),
+    rows = [Row(f"Planned dose ({PER_KG})",
+                tuple(per_kg(planned[lv]) if lv in planned else "-" for lv, _ in groups)),
+            Row(f"Actual total dose ({PER_KG})", (), 0, True),
             Row("n", tuple(str(int(g["TRTDOSE"].notna().sum())) for _, g in groups), 1),
-            Row("Median (min, max)", tuple(median_range(g["TRTDOSE"]) for _, g in groups), 1)]
+            Row("Median (min, max)", tuple(median_range(g["TRTDOSE"] / MILLION)
+                                           for _, g in groups), 1)]
     ratio = s["TRTDOSE"] / s["TRT01A"].map(planned)
     rows.append(Row("Actual / planned dose", tuple(median_range(ratio[g.index], 3)
                                                    for _, g in groups), 1))
@@ -479,8 +481,8 @@ def _fractions(rd: ReportData, adex: pd.DataFrame, groups: Groups, cols: tuple[s
         given = d[d["FRSTAT"] == "GIVEN"]
         rows.append(_count_row("Given", groups, set(given["USUBJID"])))
         if len(given):
-            rows.append(Row("Dose given (CAR-T cells/kg): median (min, max)", tuple(
-                median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "ADOSE"])
+            rows.append(Row(f"Dose given ({PER_KG}): median (min, max)", tuple(
+                median_range(given.loc[given["USUBJID"].isin(g["USUBJID"]), "ADOSE"] / MILLION)
                 for _, g in groups), 2))
             rows.append(_count_row(f"Outside +/-{100 * iv.dose_tolerance:.0f}% of the planned "
                                    "dose", groups,
