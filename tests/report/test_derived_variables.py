@@ -156,3 +156,37 @@ def test_mrd_status_per_patient_where_no_mrd_outcome_is_registered(reported):
     rows = rows_of(table)
     assert rows["MRD-negative remission (per patient), n (%)"][-1] == n_pct(1, int(eff.sum()))
     assert any("ADSL MRDSTAT" in n for n in table.footnotes)
+
+
+def test_iec_hs_and_acute_gvhd_rows_count_adtox(reported):
+    """Table 14.3.7 counts ADTOX IECHS (criteria met, day of onset) and AGVHD (MAGIC grade):
+    hand-set rows for the first two infused patients, counts re-read from the dataset."""
+    infused = reported.datasets["adsl"].query("SAFFL == 'Y'")
+    if len(infused) < 2:
+        return
+    adtox = reported.datasets["adtox"]
+    a, b = infused["USUBJID"].iloc[:2]
+    base = {"STUDYID": infused["STUDYID"].iloc[0], "TRT01A": infused["TRT01A"].iloc[0]}
+    extra = pd.DataFrame([
+        {**base, "USUBJID": a, "PARAMCD": "AGVHD", "PARAM": "Acute GVHD", "AVAL": 3.0},
+        {**base, "USUBJID": b, "PARAMCD": "AGVHD", "PARAM": "Acute GVHD", "AVAL": 0.0}])
+    iechs = adtox[adtox["PARAMCD"] == "IECHS"].copy()
+    if iechs.empty:
+        iechs = pd.DataFrame([{**base, "USUBJID": u, "PARAMCD": "IECHS", "PARAM": "IEC-HS",
+                               "AVAL": 0.0, "ONSETDY": np.nan} for u in (a, b)])
+    iechs.loc[iechs["USUBJID"] == a, ["AVAL", "ONSETDY"]] = [1.0, 12.0]
+    changed = pd.concat([adtox[~adtox["PARAMCD"].isin(["IECHS", "AGVHD"])], iechs, extra],
+                        ignore_index=True)
+    table = tables(data(reported, adtox=changed))["14.3.7"]
+    labels = [r.label for r in table.rows]
+    n = len(infused)
+    start = labels.index("IEC-HS criteria met (ASTCT 2023)")
+    met = table.rows[start + 2]
+    assert met.label == "Criteria met"
+    assert met.cells[-1] == n_pct(int((iechs["AVAL"] == 1).sum()), n)
+    gvhd = table.rows[labels.index("Acute GVHD (MAGIC), before any HSCT"):]
+    assert [r.label for r in gvhd[:5]] == ["Acute GVHD (MAGIC), before any HSCT", "Assessed",
+                                           "Any grade", "Grade III-IV", "Fatal"]
+    assert gvhd[1].cells[-1] == "2" and gvhd[2].cells[-1] == n_pct(1, n)
+    assert gvhd[3].cells[-1] == n_pct(1, n) and gvhd[4].cells[-1] == "0"
+    assert any("ASTCT criteria" in f for f in table.footnotes)

@@ -785,10 +785,37 @@ ICAHT_PARAMS = ("EICAHT", "LICAHT")
 APLASIA_PARAMS = ("APLCD3", "APLCD4", "APLCD8", "APLNK")
 
 
+def _iec_hs_gvhd_rows(adtox: pd.DataFrame, groups: Groups) -> list[Row]:
+    """Rows of Table 14.3.7 for IEC-HS (ADTOX IECHS: criteria met, day of onset) and acute
+    GVHD (ADTOX AGVHD: worst MAGIC grade), where ADTOX has them."""
+    rows: list[Row] = []
+    for code, label in (("IECHS", "IEC-HS criteria met (ASTCT 2023)"),
+                        ("AGVHD", "Acute GVHD (MAGIC), before any HSCT")):
+        d = adtox[adtox["PARAMCD"] == code] if len(adtox) else adtox
+        if d.empty:
+            continue
+        rows.append(Row(label, (), 0, True))
+        rows.append(Row("Assessed", tuple(str(int(d["USUBJID"].isin(g["USUBJID"]).sum()))
+                                          for _, g in groups), 1))
+        value = d.set_index("USUBJID")["AVAL"]
+        if code == "IECHS":
+            met = d[d["AVAL"] == 1]
+            rows.append(_count_row("Criteria met", groups, set(met["USUBJID"])))
+            rows.append(Row("Day of onset: median (min, max)", tuple(
+                median_range(met.loc[met["USUBJID"].isin(g["USUBJID"]), "ONSETDY"])
+                for _, g in groups), 2))
+        else:
+            rows.append(_count_row("Any grade", groups, set(value[value >= 1].index)))
+            rows.append(_count_row("Grade III-IV", groups,
+                                   set(value[(value >= 3) & (value <= 4)].index), 2))
+            rows.append(_count_row("Fatal", groups, set(value[value >= 5].index), 2))
+    return rows
+
+
 def _haematotoxicity(rd: ReportData, groups: Groups, cols: tuple[str, ...]) -> CsrTable:
     """Table 14.3.7: ICAHT grade (early, day 0-30; late, after day 30) and T/NK-cell aplasia by
     dose level, from ADTOX as ``celltrial.derive.adtox`` derives it."""
-    title = "Haematotoxicity: ICAHT grade and T/NK-cell aplasia"
+    title = "Haematotoxicity: ICAHT, T/NK-cell aplasia, IEC-HS and acute GVHD"
     adtox = rd.ds("adtox")
     if "adtox" not in rd.datasets:
         return _empty("14.3.7", title, _pop(rd), "Haematotoxicity (ICAHT) and T/NK-cell "
@@ -815,10 +842,20 @@ def _haematotoxicity(rd: ReportData, groups: Groups, cols: tuple[str, ...]) -> C
                 for _, g in groups), 2))
             rows.append(_count_row("Ongoing at the last count (censored)", groups,
                                    set(aplastic.loc[aplastic["CNSR"] == 1, "USUBJID"]), 2))
+    rows += _iec_hs_gvhd_rows(adtox, groups)
     notes = ["ICAHT: immune effector cell-associated haematotoxicity, EHA/EBMT grading (Rejeski "
              "et al., Blood 2023): early from the ANC course of days 0-30, late after day 30; "
              "counting stops at relapse, new therapy, allogeneic HSCT or death (ADTOX CENSDY).",
              "n (%) of N; 'Assessed': patients with a post-infusion count of the parameter."]
+    if len(adtox) and (adtox["PARAMCD"] == "IECHS").any():
+        notes.append("IEC-HS: the ASTCT criteria (Hines et al., Transplant Cell Ther 2023) met "
+                     "on a post-infusion day from captured ferritin, CRS timing, liver tests, "
+                     "fibrinogen and counts; other causes are not excluded by the records, so "
+                     "this counts patients meeting the criteria, not diagnoses (ADTOX IECHS).")
+    if len(adtox) and (adtox["PARAMCD"] == "AGVHD").any():
+        notes.append("Acute GVHD: worst MAGIC overall grade (Harris et al., BBMT 2016) of GVHD "
+                     "with onset after the first infusion and before any allogeneic HSCT "
+                     "(ADTOX AGVHD), assessed for donor-derived products.")
     if len(adtox) and "THRSRC" in adtox:
         thresholds = adtox[adtox["PARAMCD"].isin(APLASIA_PARAMS) & adtox["THRESH"].notna()]
         for code, d in thresholds.groupby("PARAMCD"):
