@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from celltrial.protocols import lint
-from celltrial.protocols.lint import _edit_distance
+from celltrial.protocols.lint import _edit_distance, _one_edit_apart
 
 
 @pytest.mark.parametrize(("a", "b", "distance"), [
@@ -18,6 +18,23 @@ from celltrial.protocols.lint import _edit_distance
     ("immunodeficeincy", "immunodeficiency", 1), ("hepatitus", "hepatitis", 1)])
 def test_edit_distance(a: str, b: str, distance: int) -> None:
     assert _edit_distance(a, b) == distance
+    assert _one_edit_apart(a, b) == (distance == 1)
+
+
+def test_one_edit_apart_is_edit_distance_one_on_every_pair_of_near_words() -> None:
+    """The linear-time test equals the optimal-string-alignment distance being 1 on all
+    pairs of a set of words and their one- and two-edit variants (both orders)."""
+    import itertools
+
+    base = ["neutropenia", "arrhythmia", "thrombosis", "atrial", "arterial", "ab", "ba"]
+    words = set(base)
+    for w in base:
+        for i in range(len(w)):
+            words |= {w[:i] + w[i + 1:], w[:i] + "x" + w[i + 1:], w[:i] + "e" + w[i:]}
+            if i + 1 < len(w):
+                words.add(w[:i] + w[i + 1] + w[i] + w[i + 2:])
+    for a, b in itertools.product(sorted(words), repeat=2):
+        assert _one_edit_apart(a, b) == (_edit_distance(a, b) == 1), (a, b)
 
 REVIEWER = ("W240", "W241", "W242", "W243", "W244", "W245", "W246", "W249")
 

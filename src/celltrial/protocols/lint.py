@@ -514,6 +514,20 @@ def _edit_distance(a: str, b: str) -> int:
     return d[len(a)][len(b)]
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """``_edit_distance(a, b) == 1`` in linear time: one substitution, one insertion or
+    deletion, or one transposition of adjacent letters."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long)) if x != y), len(short))
+    return short[i:] == long[i + 1:]
+
+
 def _registered_texts(p: Protocol) -> Iterator[tuple[str, str]]:
     """Texts in the registration's words (assumed criteria and endpoints excluded)."""
     yield "title", p.title
@@ -625,7 +639,7 @@ def _misspellings(p: Protocol) -> Found:
                 continue
             near = sorted(t for t in CLINICAL_TERMS if abs(len(t) - len(w)) <= 1
                           and not t.startswith(w) and not w.startswith(t)
-                          and _edit_distance(w, t) == 1)
+                          and _one_edit_apart(w, t))
             if near:
                 reported.add(w)
                 yield where, (f"\"{word}\" is probably a misspelling of \"{near[0]}\" "
